@@ -899,7 +899,8 @@ void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& 
       return;
     }
   }
-  const SpanContext& eff_parent = par.valid() ? par : P().inherited_parent;
+  // Read the parent's id before this span becomes current: `par` may alias t.current.
+  const uint64_t parent_id = par.valid() ? par.span_id : P().inherited_parent.span_id;
   ctx_.span_id = NonZeroRandom(t);
   ctx_.remote = false;
   if (mode == kScoped) {
@@ -948,7 +949,7 @@ void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& 
   new (Slot(t, pos)) abi::SpanStartRecord(
       static_cast<uint8_t>(abi::RecordType::SpanStart), flags, static_cast<uint16_t>(n - 1),
       name_id, ts, ctx_.trace_id_hi, ctx_.trace_id_lo, ctx_.span_id,
-      eff_parent.valid() ? eff_parent.span_id : 0, suffix_value, static_cast<uint8_t>(kind),
+      parent_id, suffix_value, static_cast<uint8_t>(kind),
       static_cast<uint8_t>(suffix.type()), suffix_len, 0, 0);
   if (attr_records != 0) WriteAttrs(t, pos + 1, ctx_.span_id, attrs, 0, attr_records - 1, cap);
   Commit(t, n);

@@ -1,0 +1,292 @@
+// TraceAssembler: spans -> traces -> complete traces (see assembler.h).
+#include "reader/assemble/assembler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace agentring::reader {
+
+struct TraceAssembler::Trace {
+  TraceId id;
+  std::vector<std::unique_ptr<SpanData>> spans;  // not yet emitted (ended or still open)
+  uint32_t open = 0;                             // spans started here and not ended
+  uint32_t ended_unsent = 0;                     // ended spans in `spans`
+  bool root_ended = false;
+  uint64_t root_end_pass = 0;
+  uint64_t root_end_mono_ns = 0;
+  uint64_t first_mono_ns = 0;
+  bool emitted = false;        // its first part went out; more spans are late parts
+  bool queued = false;         // in check_ (waiting for a decision or a late part)
+  uint64_t emptied_mono_ns = 0;
+};
+
+namespace {
+
+uint64_t MonoNow() { return internal::NowMonotonicNs(); }
+
+AttrValue ToValue(const DecodedAttr& a) {
+  switch (a.type) {
+    case abi::ValueType::Int64: return static_cast<int64_t>(a.num);
+    case abi::ValueType::Double: {
+      double d;
+      memcpy(&d, &a.num, 8);
+      return d;
+    }
+    case abi::ValueType::Bool: return a.num != 0;
+    case abi::ValueType::String: return a.str;
+    default: return std::string();
+  }
+}
+
+void SetAttr(std::vector<Attribute>* attrs, std::string_view key, AttrValue v) {
+  for (Attribute& a : *attrs) {
+    if (a.key == key) {
+      a.value = std::move(v);  // last write wins, as in OpenTelemetry
+      return;
+    }
+  }
+  attrs->push_back(Attribute{key, std::move(v)});
+}
+
+}  // namespace
+
+TraceAssembler::TraceAssembler(const AssemblerOptions& opts, EmitFn emit)
+    : opts_(opts), emit_(std::move(emit)) {}
+
+TraceAssembler::~TraceAssembler() = default;
+
+void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanData* s, Trace* t) {
+  switch (g.type) {
+    case abi::RecordType::SpanEnd: {
+      if (s->ended) return;
+      s->ended = true;
+      s->end_unix_ns = std::max(ctx.clock->ToUnixNs(g.ts), s->start_unix_ns);
+      if (g.status != 0) s->status = static_cast<SpanStatus>(g.status);
+      --t->open;
+      ++t->ended_unsent;
+      bool root = s->parent_span_id == 0;
+      if (!root && s->parent_remote) {
+        auto it = spans_.find(s->parent_span_id);
+        root = it == spans_.end() || it->second.trace != t;
+      }
+      if (root && !t->root_ended) {
+        t->root_ended = true;
+        t->root_end_pass = pass_;
+        t->root_end_mono_ns = MonoNow();
+      }
+      if (!t->queued && (t->root_ended || t->emitted)) {
+        t->queued = true;
+      }
+      break;
+    }
+    case abi::RecordType::Attr:
+      for (uint32_t k = 0; k < g.attr_count; ++k)
+        SetAttr(&s->attributes, ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k]));
+      break;
+    case abi::RecordType::Event: {
+      SpanEvent e;
+      e.time_unix_ns = ctx.clock->ToUnixNs(g.ts);
+      e.name = ctx.String(g.name_id);
+      for (uint32_t k = 0; k < g.attr_count; ++k)
+        e.attributes.push_back(Attribute{ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k])});
+      s->events.push_back(std::move(e));
+      break;
+    }
+    case abi::RecordType::Status:
+      s->status = static_cast<SpanStatus>(g.status);
+      s->status_message = g.message;
+      break;
+    case abi::RecordType::Link:
+      s->links.push_back(SpanLink{TraceId{g.link_trace_hi, g.link_trace_lo}, g.link_span_id});
+      break;
+    default:
+      break;
+  }
+}
+
+void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
+  if (g.type != abi::RecordType::SpanStart) {
+    auto it = spans_.find(g.span_id);
+    if (it == spans_.end()) {
+      // Its start may be in a lane this pass has not reached yet (a span ended on another
+      // thread): hold it for a while.
+      pending_.push_back(Pending{g, ctx, MonoNow()});
+      return;
+    }
+    Apply(g, ctx, it->second.span, it->second.trace);
+    return;
+  }
+  if (spans_.count(g.span_id) != 0) {
+    ++stats_.duplicate_span_ids;
+    return;
+  }
+  TraceId tid{g.trace_hi, g.trace_lo};
+  auto& slot = traces_[tid];
+  if (!slot) {
+    slot = std::make_unique<Trace>();
+    slot->id = tid;
+    slot->first_mono_ns = MonoNow();
+    if (recent_.count(tid) != 0) slot->emitted = true;  // a late part of a trace already sent
+  }
+  Trace* t = slot.get();
+  auto s = std::make_unique<SpanData>();
+  s->trace_id = tid;
+  s->span_id = g.span_id;
+  s->parent_span_id = g.parent_span_id;
+  s->parent_remote = (g.flags & static_cast<uint8_t>(abi::SpanFlags::ParentRemote)) != 0;
+  std::string_view base = ctx.String(g.name_id);
+  s->name.assign(base.data(), base.size());
+  switch (static_cast<abi::SuffixType>(g.suffix_type)) {
+    case abi::SuffixType::Int:
+      s->name += ' ';
+      s->name += std::to_string(static_cast<int64_t>(g.suffix));
+      break;
+    case abi::SuffixType::StringId: {
+      std::string_view suf = ctx.String(static_cast<uint32_t>(g.suffix));
+      s->name += ' ';
+      s->name.append(suf.data(), suf.size());
+      break;
+    }
+    case abi::SuffixType::Inline: {
+      char buf[8];
+      memcpy(buf, &g.suffix, 8);
+      s->name += ' ';
+      s->name.append(buf, g.suffix_len);
+      break;
+    }
+    default:
+      break;
+  }
+  s->kind = g.kind;
+  s->start_unix_ns = ctx.clock->ToUnixNs(g.ts);
+  s->process = ctx.process->info;
+  s->lane = ctx.lane;
+  s->tid = ctx.tid;
+  s->attributes.reserve(g.attr_count);
+  for (uint32_t k = 0; k < g.attr_count; ++k)
+    SetAttr(&s->attributes, ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k]));
+  spans_[g.span_id] = SpanRef{t, s.get()};
+  t->spans.push_back(std::move(s));
+  ++t->open;
+  t->emptied_mono_ns = 0;
+  ++stats_.spans_started;
+}
+
+void TraceAssembler::CloseIncomplete(SpanData* s, Trace* t, const char* reason,
+                                     uint64_t end_unix_ns) {
+  if (s->ended) return;
+  s->ended = true;
+  s->incomplete = true;
+  s->end_unix_ns = std::max(end_unix_ns, s->start_unix_ns);
+  s->status = SpanStatus::kError;
+  if (s->status_message.empty()) s->status_message = std::string("incomplete: ") + reason;
+  SetAttr(&s->attributes, "agentring.incomplete", true);
+  SetAttr(&s->attributes, "agentring.incomplete_reason", std::string(reason));
+  --t->open;
+  ++t->ended_unsent;
+  ++stats_.spans_incomplete;
+  if (s->parent_span_id == 0 && !t->root_ended) {
+    t->root_ended = true;
+    t->root_end_pass = pass_;
+    t->root_end_mono_ns = MonoNow();
+  }
+}
+
+void TraceAssembler::OnProcessExit(const ProcessState& p, uint64_t last_unix_ns) {
+  // Apply what is still pending first: an end held for its start may belong to this process.
+  for (auto& [id, ref] : spans_) {
+    if (ref.span->process.get() == p.info.get() && !ref.span->ended)
+      CloseIncomplete(ref.span, ref.trace, "writer_exited", last_unix_ns);
+  }
+}
+
+void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
+  TraceBatch batch;
+  batch.trace_id = t->id;
+  batch.late = t->emitted;
+  std::vector<std::unique_ptr<SpanData>> keep;
+  for (auto& s : t->spans) {
+    if (s->ended || all) {
+      spans_.erase(s->span_id);
+      batch.spans.push_back(std::move(s));
+    } else {
+      keep.push_back(std::move(s));
+    }
+  }
+  t->spans = std::move(keep);
+  t->ended_unsent = 0;
+  if (batch.spans.empty()) return;
+  std::sort(batch.spans.begin(), batch.spans.end(),
+            [](const auto& a, const auto& b) { return a->start_unix_ns < b->start_unix_ns; });
+  if (!t->emitted) ++stats_.traces_emitted; else ++stats_.late_batches;
+  t->emitted = true;
+  if (t->spans.empty()) t->emptied_mono_ns = now_mono_ns;
+  stats_.spans_emitted += batch.spans.size();
+  emit_(std::move(batch));
+}
+
+void TraceAssembler::EndPass(uint64_t pass, uint64_t now_mono_ns) {
+  pass_ = pass;
+  // Held records whose start has arrived now.
+  if (!pending_.empty()) {
+    std::vector<Pending> still;
+    for (Pending& p : pending_) {
+      auto it = spans_.find(p.group.span_id);
+      if (it != spans_.end()) {
+        Apply(p.group, p.ctx, it->second.span, it->second.trace);
+      } else if (now_mono_ns - p.since_mono_ns >= opts_.orphan_wait_ns) {
+        ++stats_.records_orphaned;
+      } else {
+        still.push_back(std::move(p));
+      }
+    }
+    pending_ = std::move(still);
+  }
+  // Decisions. Traces are few compared to spans; a linear scan per pass keeps the logic plain.
+  for (auto it = traces_.begin(); it != traces_.end();) {
+    Trace* t = it->second.get();
+    if (!t->emitted) {
+      bool complete = t->root_ended && pass > t->root_end_pass && t->open == 0;
+      bool waited = t->root_ended && now_mono_ns - t->root_end_mono_ns >= opts_.decision_wait_ns;
+      bool too_old = now_mono_ns - t->first_mono_ns >= opts_.max_open_ns;
+      if (complete || waited || too_old) Emit(t, false, now_mono_ns);
+    } else if (t->ended_unsent > 0) {
+      Emit(t, false, now_mono_ns);  // a late part
+    }
+    if (t->emitted && t->spans.empty()) {
+      // Sent in full: remember the id for late spans, stop scanning it.
+      if (recent_.emplace(t->id, 0).second)
+        recent_expiry_.emplace_back(now_mono_ns + opts_.late_retention_ns, t->id);
+      it = traces_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  while (!recent_expiry_.empty() && recent_expiry_.front().first <= now_mono_ns) {
+    recent_.erase(recent_expiry_.front().second);
+    recent_expiry_.pop_front();
+  }
+  stats_.open_traces = traces_.size();
+  stats_.open_spans = spans_.size();
+}
+
+void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
+  for (Pending& p : pending_) {
+    auto it = spans_.find(p.group.span_id);
+    if (it != spans_.end()) Apply(p.group, p.ctx, it->second.span, it->second.trace);
+    else ++stats_.records_orphaned;
+  }
+  pending_.clear();
+  for (auto& [id, ref] : spans_) {
+    if (!ref.span->ended) CloseIncomplete(ref.span, ref.trace, reason, now_unix_ns);
+  }
+  uint64_t now = MonoNow();
+  for (auto& [id, t] : traces_) Emit(t.get(), true, now);
+  traces_.clear();
+  spans_.clear();
+  stats_.open_traces = 0;
+  stats_.open_spans = 0;
+}
+
+}  // namespace agentring::reader

@@ -1,0 +1,350 @@
+// SegmentReader: the drain stage (see segment_reader.h).
+#include "reader/drain/segment_reader.h"
+
+#include <cstring>
+
+namespace agentring::reader {
+namespace {
+
+constexpr uint64_t kCopyWindowRecords = 4096;  // >= kMaxGroupRecords: a group always fits
+constexpr uint32_t kMaxHoldPasses = 2000;      // ~2 s at 1 ms passes, then give up on a string
+static_assert(kCopyWindowRecords >= abi::kMaxGroupRecords);
+
+uint64_t Ld(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string Trim(std::string_view s) {
+  size_t a = 0, b = s.size();
+  while (a < b && (s[a] == ' ' || s[a] == '\t')) ++a;
+  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t')) --b;
+  return std::string(s.substr(a, b - a));
+}
+
+}  // namespace
+
+void StringMirror::Refresh(const abi::ProcessSlot& slot, const uint8_t* block,
+                           uint32_t block_bytes, StringPool* pool) {
+  // acquire: pairs with the writer's release in AppendStringLocked; entries below `used` are
+  // complete.
+  uint64_t used_untrusted = slot.strings_used_bytes.load(std::memory_order_acquire);
+  uint32_t used = used_untrusted > block_bytes ? block_bytes : static_cast<uint32_t>(used_untrusted);
+  while (!corrupt_ && parsed_ + 4 <= used) {
+    uint32_t len_untrusted;
+    memcpy(&len_untrusted, block + parsed_, 4);
+    if (len_untrusted > abi::kMaxStringEntryBytes || parsed_ + 4 + len_untrusted > used) {
+      corrupt_ = true;
+      break;
+    }
+    char tmp[abi::kMaxStringEntryBytes];
+    memcpy(tmp, block + parsed_ + 4, len_untrusted);  // copy out before use
+    ids_[parsed_] = pool->Intern(std::string_view(tmp, len_untrusted));
+    parsed_ += 4 + ((len_untrusted + 3) & ~3u);
+  }
+}
+
+std::string_view GroupContext::String(uint32_t id) const {
+  if (id == 0) return {};
+  if (const std::string_view* s = process->strings.Find(id)) return *s;
+  return pool->Intern("?" + std::to_string(id));
+}
+
+SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
+    : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
+  procs_.resize(h_->process_slot_count);
+  hold_passes_.assign(h_->lane_count, 0);
+  buf_.resize(kCopyWindowRecords);
+}
+
+void SegmentReader::Count(RejectReason r, uint64_t records) {
+  stats_.records_rejected += records;
+  stats_.rejected_by_reason[static_cast<size_t>(r)] += records;
+}
+
+void SegmentReader::ScanProcess(uint32_t i) {
+  abi::ProcessSlot* s = seg_->process_slot(i);
+  // acquire: pairs with the writer's release of kProcessOwned in AttachLocked.
+  uint32_t state = s->state.load(std::memory_order_acquire);
+  ProcessState& p = procs_[i];
+  if (state != abi::kProcessOwned) return;
+  if (p.active && p.generation == s->generation) return;
+  // A process we have not seen in this slot (or a new generation of it).
+  p = ProcessState();
+  p.active = true;
+  p.generation = s->generation;
+  auto info = std::make_shared<ProcessInfo>();
+  info->pid = s->pid;
+  info->slot = i;
+  info->generation = p.generation;
+  p.strings.Refresh(*s, seg_->string_block(i), h_->string_block_bytes, &pool_);
+  if (const std::string_view* res = p.strings.Find(s->resource_string_id)) {
+    std::string_view rs = *res;
+    size_t pos = 0;
+    while (pos < rs.size()) {
+      size_t nl = rs.find('\n', pos);
+      if (nl == std::string_view::npos) nl = rs.size();
+      std::string_view line = rs.substr(pos, nl - pos);
+      size_t eq = line.find('=');
+      if (eq != std::string_view::npos && eq > 0) {
+        std::string k = PercentDecode(Trim(line.substr(0, eq)));
+        std::string v = PercentDecode(Trim(line.substr(eq + 1)));
+        bool replaced = false;
+        for (auto& kv : info->resource) {
+          if (kv.first == k) {
+            kv.second = v;
+            replaced = true;
+          }
+        }
+        if (!replaced) info->resource.emplace_back(k, v);
+        if (k == "service.name") info->service_name = v;
+      }
+      pos = nl + 1;
+    }
+  }
+  if (info->service_name.empty()) {
+    info->service_name = "unknown_service";
+    info->resource.emplace_back("service.name", info->service_name);
+  }
+  p.info = std::move(info);
+}
+
+void SegmentReader::ProbeLiveness() {
+  for (uint32_t i = 0; i < h_->process_slot_count; ++i) {
+    abi::ProcessSlot* s = seg_->process_slot(i);
+    uint32_t state = s->state.load(std::memory_order_acquire);
+    if (state == abi::kProcessFree) continue;
+    bool alive = seg_->IsByteLocked(abi::kProcessLockBase + i);
+    if (alive) continue;
+    if (state == abi::kProcessClaiming) {
+      // Died while claiming: no lane can name it yet (lanes are claimed after kOwned).
+      s->state.store(abi::kProcessFree, std::memory_order_release);
+      continue;
+    }
+    ScanProcess(i);
+    procs_[i].dead = true;
+  }
+}
+
+void SegmentReader::FreeLane(uint32_t i) {
+  abi::LaneSlot* ls = seg_->lane_slot(i);
+  stats_.writer_span_starts_committed += Ld(ls->writer.span_starts_committed);
+  stats_.writer_records_dropped_full += Ld(ls->writer.records_dropped_full);
+  stats_.writer_records_dropped_too_big += Ld(ls->writer.records_dropped_too_big);
+  stats_.writer_span_starts_dropped_full += Ld(ls->writer.span_starts_dropped_full);
+  stats_.writer_span_starts_dropped_too_big += Ld(ls->writer.span_starts_dropped_too_big);
+  stats_.writer_spans_head_sampled_out += Ld(ls->writer.spans_head_sampled_out);
+  // Counters are folded in; zero them so Collect() never counts a freed lane twice.
+  ls->writer.span_starts_committed.store(0, std::memory_order_relaxed);
+  ls->writer.records_dropped_full.store(0, std::memory_order_relaxed);
+  ls->writer.records_dropped_too_big.store(0, std::memory_order_relaxed);
+  ls->writer.span_starts_dropped_full.store(0, std::memory_order_relaxed);
+  ls->writer.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
+  ls->writer.spans_head_sampled_out.store(0, std::memory_order_relaxed);
+  hold_passes_[i] = 0;
+  // release: our reads of the lane happen before a new owner's writes (it acquires the state).
+  ls->entry.state.store(abi::kLaneFree, std::memory_order_release);
+  ++stats_.lanes_freed;
+}
+
+bool SegmentReader::ResolveAll(ProcessState& p, const DecodedGroup& g) {
+  auto known = [&](uint32_t id) { return id == 0 || p.strings.Find(id) != nullptr; };
+  auto all = [&]() {
+    if (!known(g.name_id)) return false;
+    if (g.type == abi::RecordType::SpanStart &&
+        g.suffix_type == static_cast<uint8_t>(abi::SuffixType::StringId) &&
+        !known(static_cast<uint32_t>(g.suffix)))
+      return false;
+    for (uint32_t k = 0; k < g.attr_count; ++k)
+      if (!known(g.attrs[k].key_id)) return false;
+    return true;
+  };
+  if (all()) return true;
+  return false;
+}
+
+uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
+  abi::LaneSlot* ls = seg_->lane_slot(i);
+  // acquire: pairs with the writer's release of kLaneOwned / kLaneReleased.
+  uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+  if (state != abi::kLaneOwned && state != abi::kLaneReleased) return 0;
+  uint32_t slot_untrusted = ls->entry.process_slot;
+  uint32_t gen = ls->entry.process_generation;
+  if (slot_untrusted >= h_->process_slot_count) {
+    Count(RejectReason::kLaneEntry, 1);
+    return 0;
+  }
+  ProcessState& p = procs_[slot_untrusted];
+  if (!p.active || p.generation != gen) ScanProcess(slot_untrusted);
+  if (!p.active || p.generation != gen) {
+    Count(RejectReason::kLaneEntry, 1);
+    return 0;
+  }
+  const uint64_t capacity = h_->lane_capacity_records;
+  const uint64_t mask = capacity - 1;
+  const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
+  // acquire: pairs with the writer's release in Commit; records below head are complete.
+  uint64_t head = ls->writer.head.load(std::memory_order_acquire);
+  uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);  // ours
+  if (head < tail || head - tail > capacity) {
+    // A head behind the tail or more than a lane ahead cannot come from a writer: skip to it.
+    Count(RejectReason::kHeadOutOfRange, 1);
+    ls->reader.tail.store(head, std::memory_order_release);
+    return 0;
+  }
+  GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
+  uint64_t drained = 0;
+  bool refreshed = false;
+  while (tail < head) {
+    uint64_t n = head - tail < kCopyWindowRecords ? head - tail : kCopyWindowRecords;
+    // Copy out before decoding: the writer may reuse these slots once tail moves.
+    uint64_t first = tail & mask;
+    uint64_t part = n < capacity - first ? n : capacity - first;
+    memcpy(buf_.data(), ring + first, part * abi::kRecordBytes);
+    if (part < n) memcpy(buf_.data() + part, ring, (n - part) * abi::kRecordBytes);
+    bool at_head = tail + n == head;
+    uint64_t consumed = 0;
+    while (consumed < n) {
+      DecodeResult r = DecodeGroup(buf_.data() + consumed, n - consumed, at_head, &group_);
+      if (r.kind == DecodeResult::kNeedMore) break;
+      if (r.kind == DecodeResult::kReject) {
+        Count(r.reason, r.records);
+        stats_.records_read += r.records;
+        consumed += r.records;
+        continue;
+      }
+      if (!ResolveAll(p, group_)) {
+        if (!refreshed) {
+          p.strings.Refresh(*seg_->process_slot(slot_untrusted), seg_->string_block(slot_untrusted),
+                            h_->string_block_bytes, &pool_);
+          refreshed = true;
+        }
+        if (!ResolveAll(p, group_)) {
+          // Held until the entry appears or the writer is gone (bounded).
+          if (!p.dead && ++hold_passes_[i] < kMaxHoldPasses) {
+            tail += consumed;
+            ls->reader.tail.store(tail, std::memory_order_release);
+            return drained + consumed;
+          }
+          Count(RejectReason::kUnresolvedString, 0);  // delivered with "?<id>" placeholders
+          stats_.rejected_by_reason[static_cast<size_t>(RejectReason::kUnresolvedString)] += 1;
+        }
+      }
+      hold_passes_[i] = 0;
+      if (group_.ts > p.last_ticks) p.last_ticks = group_.ts;
+      if (group_.type == abi::RecordType::SpanStart) ++stats_.span_starts_read;
+      sink->OnGroup(group_, ctx);
+      ++stats_.groups_delivered;
+      stats_.records_read += r.records;
+      consumed += r.records;
+    }
+    if (consumed == 0) break;  // cannot happen (window >= max group); never spin
+    tail += consumed;
+    drained += consumed;
+    // release: hands [old tail, tail) back to the writer; pairs with the acquire in Reserve.
+    ls->reader.tail.store(tail, std::memory_order_release);
+  }
+  return drained;
+}
+
+void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
+  // Lanes: a released lane that is drained is free; so is a drained lane of a dead process.
+  live_writer_lanes_ = 0;
+  std::vector<uint32_t> lanes_left(procs_.size(), 0);
+  for (uint32_t i = 0; i < h_->lane_count; ++i) {
+    abi::LaneSlot* ls = seg_->lane_slot(i);
+    uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    uint32_t slot = ls->entry.process_slot;
+    if (slot >= procs_.size()) continue;
+    ProcessState& p = procs_[slot];
+    bool owner_dead = p.active && p.dead && p.generation == ls->entry.process_generation;
+    bool drained = ls->writer.head.load(std::memory_order_acquire) ==
+                   ls->reader.tail.load(std::memory_order_relaxed);
+    if ((state == abi::kLaneReleased || owner_dead) && drained) {
+      FreeLane(i);
+      continue;
+    }
+    if (state == abi::kLaneOwned && !owner_dead) ++live_writer_lanes_;
+    ++lanes_left[slot];
+  }
+  for (uint32_t s = 0; s < procs_.size(); ++s) {
+    ProcessState& p = procs_[s];
+    if (!p.active || !p.dead || lanes_left[s] != 0) continue;
+    abi::ProcessSlot* ps = seg_->process_slot(s);
+    sink->OnProcessExit(p, clock_.ToUnixNs(p.last_ticks));
+    stats_.writer_span_starts_dropped_no_lane += Ld(ps->span_starts_dropped_no_lane);
+    stats_.writer_span_starts_dropped_no_segment += Ld(ps->span_starts_dropped_no_segment);
+    stats_.writer_spans_head_sampled_out += Ld(ps->spans_head_sampled_out_no_lane);
+    stats_.writer_strings_dropped += Ld(ps->strings_dropped);
+    ps->span_starts_dropped_no_lane.store(0, std::memory_order_relaxed);
+    ps->span_starts_dropped_no_segment.store(0, std::memory_order_relaxed);
+    ps->spans_head_sampled_out_no_lane.store(0, std::memory_order_relaxed);
+    ps->strings_dropped.store(0, std::memory_order_relaxed);
+    p = ProcessState();
+    // release: a new owner's claim (acquire CAS) sees our final reads done.
+    ps->state.store(abi::kProcessFree, std::memory_order_release);
+    ++stats_.processes_reclaimed;
+  }
+}
+
+uint64_t SegmentReader::Pass(GroupSink* sink) {
+  ++passes_;
+  for (uint32_t i = 0; i < h_->process_slot_count; ++i) ScanProcess(i);
+  uint64_t now = internal::NowMonotonicNs();
+  bool probe = now - last_probe_ns_ >= probe_interval_ns;
+  if (probe) {
+    last_probe_ns_ = now;
+    ProbeLiveness();
+  }
+  uint64_t drained = 0;
+  for (uint32_t i = 0; i < h_->lane_count; ++i) drained += DrainLane(i, sink);
+  ReclaimDeadProcesses(sink);
+  clock_.Refine();
+  h_->reader_passes.store(passes_, std::memory_order_relaxed);
+  h_->reader_heartbeat_unix_ns.store(internal::NowUnixNs(), std::memory_order_relaxed);
+  return drained;
+}
+
+DrainStats SegmentReader::Collect() const {
+  DrainStats s = stats_;
+  for (uint32_t i = 0; i < h_->lane_count; ++i) {
+    abi::LaneSlot* ls = seg_->lane_slot(i);
+    uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    s.writer_span_starts_committed += Ld(ls->writer.span_starts_committed);
+    s.writer_records_dropped_full += Ld(ls->writer.records_dropped_full);
+    s.writer_records_dropped_too_big += Ld(ls->writer.records_dropped_too_big);
+    s.writer_span_starts_dropped_full += Ld(ls->writer.span_starts_dropped_full);
+    s.writer_span_starts_dropped_too_big += Ld(ls->writer.span_starts_dropped_too_big);
+    s.writer_spans_head_sampled_out += Ld(ls->writer.spans_head_sampled_out);
+  }
+  for (uint32_t p = 0; p < h_->process_slot_count; ++p) {
+    abi::ProcessSlot* ps = seg_->process_slot(p);
+    if (ps->state.load(std::memory_order_acquire) != abi::kProcessOwned) continue;
+    s.writer_span_starts_dropped_no_lane += Ld(ps->span_starts_dropped_no_lane);
+    s.writer_span_starts_dropped_no_segment += Ld(ps->span_starts_dropped_no_segment);
+    s.writer_spans_head_sampled_out += Ld(ps->spans_head_sampled_out_no_lane);
+    s.writer_strings_dropped += Ld(ps->strings_dropped);
+  }
+  return s;
+}
+
+}  // namespace agentring::reader

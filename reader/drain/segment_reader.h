@@ -1,0 +1,149 @@
+// The drain stage: polls every lane of a segment, copies committed records out, decodes and
+// validates them, resolves string ids against per-process mirrors of the string tables, and
+// hands decoded groups to a GroupSink. It also tracks writer processes (liveness through their
+// OFD locks), frees lanes whose owners released them or died, and reclaims dead processes.
+#ifndef AGENTRING_READER_DRAIN_SEGMENT_READER_H_
+#define AGENTRING_READER_DRAIN_SEGMENT_READER_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agentring/internal/segment_map.h"
+#include "reader/assemble/string_pool.h"
+#include "reader/drain/decoder.h"
+#include "reader/drain/tick_clock.h"
+#include "reader/model/span.h"
+
+namespace agentring::reader {
+
+// A mirror of one writer process's string table, copied out of shared memory.
+class StringMirror {
+ public:
+  // Copies newly published entries (acquire of strings_used_bytes). Malformed entries stop the
+  // mirror at that point (counted by the caller through `corrupt()`).
+  void Refresh(const abi::ProcessSlot& slot, const uint8_t* block, uint32_t block_bytes,
+               StringPool* pool);
+  // The string for `id`, or nullptr when it has not appeared (yet).
+  const std::string_view* Find(uint32_t id) const {
+    auto it = ids_.find(id);
+    return it == ids_.end() ? nullptr : &it->second;
+  }
+  void Reset() {
+    ids_.clear();
+    parsed_ = abi::kFirstStringOffset;
+    corrupt_ = false;
+  }
+  bool corrupt() const { return corrupt_; }
+
+ private:
+  std::unordered_map<uint32_t, std::string_view> ids_;
+  uint32_t parsed_ = abi::kFirstStringOffset;
+  bool corrupt_ = false;
+};
+
+// What the reader knows about one process slot.
+struct ProcessState {
+  bool active = false;      // slot owned by a process we have seen
+  bool dead = false;        // its OFD lock is gone
+  uint32_t generation = 0;
+  std::shared_ptr<ProcessInfo> info;
+  StringMirror strings;
+  uint64_t last_ticks = 0;  // newest timestamp seen in its records
+};
+
+// Context handed with each group.
+struct GroupContext {
+  uint32_t lane;
+  int32_t tid;
+  ProcessState* process;
+  const TickClock* clock;
+  // Resolves a string id of this process (always succeeds for ids the drain stage checked;
+  // placeholders "?<id>" for ids that were given up on).
+  std::string_view String(uint32_t id) const;
+  StringPool* pool;
+};
+
+class GroupSink {
+ public:
+  virtual ~GroupSink() = default;
+  virtual void OnGroup(const DecodedGroup& g, const GroupContext& ctx) = 0;
+  // A writer process is gone and all its lanes are drained: close what it left open.
+  virtual void OnProcessExit(const ProcessState& p, uint64_t last_unix_ns) = 0;
+};
+
+// Counters of the drain stage (reader-side accounting).
+struct DrainStats {
+  uint64_t records_read = 0;       // records copied out and decoded (accepted or rejected)
+  uint64_t records_rejected = 0;
+  std::array<uint64_t, static_cast<size_t>(RejectReason::kCount)> rejected_by_reason{};
+  uint64_t groups_delivered = 0;
+  uint64_t span_starts_read = 0;
+  uint64_t lanes_freed = 0;
+  uint64_t processes_reclaimed = 0;
+  // Writers' own counters, folded in when a lane is freed or a process reclaimed; Collect()
+  // adds the live ones.
+  uint64_t writer_span_starts_committed = 0;
+  uint64_t writer_records_dropped_full = 0;
+  uint64_t writer_records_dropped_too_big = 0;
+  uint64_t writer_span_starts_dropped_full = 0;
+  uint64_t writer_span_starts_dropped_too_big = 0;
+  uint64_t writer_span_starts_dropped_no_lane = 0;
+  uint64_t writer_span_starts_dropped_no_segment = 0;
+  uint64_t writer_spans_head_sampled_out = 0;
+  uint64_t writer_strings_dropped = 0;
+};
+
+class SegmentReader {
+ public:
+  // Takes ownership of the mapping. Thread-compatible: one pipeline thread calls everything.
+  explicit SegmentReader(std::unique_ptr<internal::SegmentMap> seg);
+
+  // One full pass: scans the process table, probes liveness (at most every probe_interval),
+  // drains every lane up to the head it reads, frees released and dead lanes, reclaims dead
+  // processes. Returns the number of records drained.
+  uint64_t Pass(GroupSink* sink);
+  // Forces the next Pass to probe liveness (shutdown, tests).
+  void ForceProbe() { last_probe_ns_ = 0; }
+
+  // True if some lane is owned by a process whose lock is held (as of the last probe).
+  bool HasLiveWriters() const { return live_writer_lanes_ > 0; }
+  uint64_t passes() const { return passes_; }
+  // Drain counters with the live lanes' and processes' writer counters added.
+  DrainStats Collect() const;
+  internal::SegmentMap& segment() { return *seg_; }
+  const TickClock& clock() const { return clock_; }
+  StringPool& pool() { return pool_; }
+  uint64_t probe_interval_ns = 200'000'000;  // liveness probes: one fcntl per process slot
+
+ private:
+  void ScanProcess(uint32_t slot);
+  void ProbeLiveness();
+  // Drains lane i; returns records consumed.
+  uint64_t DrainLane(uint32_t i, GroupSink* sink);
+  void FreeLane(uint32_t i);
+  void ReclaimDeadProcesses(GroupSink* sink);
+  bool ResolveAll(ProcessState& p, const DecodedGroup& g);
+  void Count(RejectReason r, uint64_t records);
+
+  std::unique_ptr<internal::SegmentMap> seg_;
+  abi::SegmentHeader* h_;
+  TickClock clock_;
+  StringPool pool_;
+  std::vector<ProcessState> procs_;
+  std::vector<uint32_t> hold_passes_;   // per lane: passes a group has waited for its strings
+  std::vector<abi::RawRecord> buf_;     // copy-out window
+  DecodedGroup group_;
+  DrainStats stats_;
+  uint64_t passes_ = 0;
+  uint64_t last_probe_ns_ = 0;
+  uint32_t live_writer_lanes_ = 0;
+};
+
+}  // namespace agentring::reader
+
+#endif  // AGENTRING_READER_DRAIN_SEGMENT_READER_H_

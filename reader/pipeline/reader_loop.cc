@@ -1,0 +1,163 @@
+// ReaderLoop: the reader pipeline's driver (see reader_loop.h).
+#include "reader/pipeline/reader_loop.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "reader/drain/decoder.h"
+#include "reader/export/output_file.h"
+
+namespace agentring::reader {
+
+std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::string* error) {
+  std::unique_ptr<ReaderLoop> loop(new ReaderLoop());
+  loop->opts_ = opts;
+  internal::OpenStatus st;
+  std::unique_ptr<internal::SegmentMap> seg;
+  if (opts.create) {
+    internal::SegmentMap::CreateOptions co;
+    co.geometry = opts.geometry;
+    bool created = false;
+    seg = internal::SegmentMap::Create(opts.segment, co, &created, &st, error);
+  } else {
+    seg = internal::SegmentMap::Open(opts.segment, &st, error);
+    if (!seg && st == internal::OpenStatus::kMissing)
+      *error = "no segment named '" + opts.segment + "'; start the reader with --create to create it";
+  }
+  if (!seg) return nullptr;
+  // One reader per segment: the reader lock byte. A dead reader's lock is gone, so its
+  // successor takes over.
+  if (!seg->TryLockByte(abi::kReaderLockByte, true)) {
+    uint32_t pid = seg->header()->reader_pid.load(std::memory_order_relaxed);
+    *error = "another reader (pid " + std::to_string(pid) + ") is already draining segment '" +
+             opts.segment + "'";
+    return nullptr;
+  }
+  seg->header()->reader_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+  for (const ExporterSpec& spec : opts.exporters) {
+    std::string path = spec.out.empty() ? "-" : spec.out;
+    auto out = OpenOutput(path, error);
+    if (!out) return nullptr;
+    if (spec.type == "tree") {
+      loop->exporters_.push_back(MakeTreeExporter(std::move(out)));
+    } else if (spec.type == "jsonl") {
+      loop->exporters_.push_back(MakeJsonlExporter(std::move(out)));
+    } else {
+      *error = "unknown exporter '" + spec.type + "' (expected tree or jsonl)";
+      return nullptr;
+    }
+  }
+  loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
+  ReaderLoop* self = loop.get();
+  loop->assembler_ = std::make_unique<TraceAssembler>(
+      opts.assembler, [self](TraceBatch&& b) { self->Export(std::move(b)); });
+  return loop;
+}
+
+ReaderLoop::~ReaderLoop() = default;
+
+void ReaderLoop::Export(TraceBatch&& batch) {
+  spans_exported_ += batch.spans.size();
+  if (!batch.late) ++traces_exported_;
+  for (auto& e : exporters_) {
+    if (!e->Export(batch)) ++export_failures_;
+  }
+}
+
+uint64_t ReaderLoop::RunOnePass() {
+  uint64_t n = drain_->Pass(assembler_.get());
+  assembler_->EndPass(drain_->passes(), internal::NowMonotonicNs());
+  return n;
+}
+
+int ReaderLoop::Run(const std::atomic<bool>* stop) {
+  uint64_t last_activity = internal::NowMonotonicNs();
+  while (!stop->load(std::memory_order_relaxed)) {
+    uint64_t n = RunOnePass();
+    uint64_t now = internal::NowMonotonicNs();
+    if (n > 0) {
+      last_activity = now;
+      continue;
+    }
+    if (opts_.exit_when_idle_ms >= 0 && !drain_->HasLiveWriters() &&
+        now - last_activity >= static_cast<uint64_t>(opts_.exit_when_idle_ms) * 1000000ull)
+      break;
+    for (auto& e : exporters_) e->Flush();
+    std::this_thread::sleep_for(std::chrono::microseconds(opts_.idle_sleep_us));
+  }
+  Shutdown();
+  return 0;
+}
+
+void ReaderLoop::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Drain everything, detect every dead writer, free their lanes and close their open spans.
+  for (int i = 0; i < 3; ++i) {
+    drain_->ForceProbe();
+    RunOnePass();
+  }
+  assembler_->FlushAll("reader_shutdown", internal::NowUnixNs());
+  for (auto& e : exporters_) e->Flush();
+  if (!opts_.stats_json.empty()) {
+    std::string s = StatsJson() + "\n";
+    int fd = open(opts_.stats_json.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, s.data(), s.size()) != static_cast<ssize_t>(s.size()))
+      fprintf(stderr, "agentring-reader: cannot write stats to %s\n", opts_.stats_json.c_str());
+    if (fd >= 0) close(fd);
+  }
+}
+
+std::string ReaderLoop::StatsJson() const {
+  DrainStats d = drain_->Collect();
+  const AssemblerStats& a = assembler_->stats();
+  uint64_t dropped_by_writers = d.writer_records_dropped_full + d.writer_records_dropped_too_big +
+                                d.writer_span_starts_dropped_no_lane +
+                                d.writer_span_starts_dropped_no_segment;
+  std::string s = "{";
+  auto add = [&s](const char* k, uint64_t v) {
+    if (s.size() > 1) s += ",";
+    s += "\"";
+    s += k;
+    s += "\":";
+    s += std::to_string(v);
+  };
+  add("records_read", d.records_read);
+  add("records_rejected", d.records_rejected);
+  add("spans_exported", spans_exported_);
+  add("traces_exported", traces_exported_);
+  add("late_batches", a.late_batches);
+  add("records_dropped_by_writers", dropped_by_writers);
+  add("spans_incomplete", a.spans_incomplete);
+  add("spans_started_read", a.spans_started);
+  add("span_starts_committed", d.writer_span_starts_committed);
+  add("span_starts_dropped_full", d.writer_span_starts_dropped_full);
+  add("span_starts_dropped_too_big", d.writer_span_starts_dropped_too_big);
+  add("span_starts_dropped_no_lane", d.writer_span_starts_dropped_no_lane);
+  add("span_starts_dropped_no_segment", d.writer_span_starts_dropped_no_segment);
+  add("spans_head_sampled_out", d.writer_spans_head_sampled_out);
+  add("records_dropped_full", d.writer_records_dropped_full);
+  add("records_dropped_too_big", d.writer_records_dropped_too_big);
+  add("strings_dropped", d.writer_strings_dropped);
+  add("records_orphaned", a.records_orphaned);
+  add("duplicate_span_ids", a.duplicate_span_ids);
+  add("export_failures", export_failures_);
+  add("lanes_freed", d.lanes_freed);
+  add("processes_reclaimed", d.processes_reclaimed);
+  add("passes", drain_->passes());
+  s += ",\"records_rejected_by_reason\":{";
+  for (size_t i = 0; i < d.rejected_by_reason.size(); ++i) {
+    if (i) s += ",";
+    s += "\"";
+    s += RejectReasonName(static_cast<RejectReason>(i));
+    s += "\":" + std::to_string(d.rejected_by_reason[i]);
+  }
+  s += "}}";
+  return s;
+}
+
+}  // namespace agentring::reader
