@@ -50,6 +50,15 @@ struct Sampler {
   SamplerKind root = SamplerKind::kAlwaysOn;
   bool parent_based = true;
   uint64_t threshold = 0;  // kRatio: sampled iff (trace_id_lo & 2^56-1) < threshold
+
+  // Packed into one word so that SetSampler can change it while other threads decide:
+  // bits 0-1 kind, bit 2 parent_based, bits 7-63 threshold (<= 2^56).
+  uint64_t Pack() const {
+    return static_cast<uint64_t>(root) | (parent_based ? 4u : 0u) | (threshold << 7);
+  }
+  static Sampler Unpack(uint64_t w) {
+    return Sampler{static_cast<SamplerKind>(w & 3), (w & 4) != 0, w >> 7};
+  }
   bool Decide(uint64_t trace_lo) const {
     switch (root) {
       case SamplerKind::kAlwaysOn: return true;
@@ -66,8 +75,10 @@ struct Process {
   bool env_read = false;
   std::string segment_name = "agentring";
   WriterConfig config;
-  Sampler sampler;
-  SpanContext inherited_parent;  // TRACEPARENT
+  std::atomic<uint64_t> sampler{Sampler().Pack()};  // relaxed: a configuration word
+  // TRACEPARENT (or SetInheritedParent). Read without the lock by roots: an immutable context
+  // published by pointer (release/acquire); replaced ones are leaked (a few per process).
+  std::atomic<const SpanContext*> inherited_parent{nullptr};
 
   SegmentMap* seg = nullptr;  // null until attached
   uint32_t slot = 0;
@@ -185,6 +196,29 @@ uint64_t ParseU64Env(const char* name, uint64_t def, uint64_t lo, uint64_t hi) {
   return x;
 }
 
+bool ParseSampler(std::string_view name, double ratio, Sampler* out) {
+  if (!(ratio >= 0.0 && ratio <= 1.0)) return false;
+  Sampler sm;
+  if (name == "parentbased_always_on") {
+    sm = {SamplerKind::kAlwaysOn, true, 0};
+  } else if (name == "always_on") {
+    sm = {SamplerKind::kAlwaysOn, false, 0};
+  } else if (name == "always_off") {
+    sm = {SamplerKind::kAlwaysOff, false, 0};
+  } else if (name == "parentbased_always_off") {
+    sm = {SamplerKind::kAlwaysOff, true, 0};
+  } else if (name == "traceidratio" || name == "parentbased_traceidratio") {
+    sm.root = SamplerKind::kRatio;
+    sm.parent_based = name != "traceidratio";
+    // The lower 56 bits of a W3C trace id are random: compare them with ratio * 2^56.
+    sm.threshold = ratio >= 1.0 ? (1ull << 56) : static_cast<uint64_t>(ratio * 72057594037927936.0);
+  } else {
+    return false;
+  }
+  *out = sm;
+  return true;
+}
+
 // Reads the environment once (first span or first explicit call). Caller holds P().mu.
 void ReadEnvLocked(Process& p) {
   if (p.env_read) return;
@@ -211,29 +245,18 @@ void ReadEnvLocked(Process& p) {
     }
   }
   Sampler sm;
-  if (sampler.empty() || sampler == "parentbased_always_on") {
-    sm = {SamplerKind::kAlwaysOn, true, 0};
-  } else if (sampler == "always_on") {
-    sm = {SamplerKind::kAlwaysOn, false, 0};
-  } else if (sampler == "always_off") {
-    sm = {SamplerKind::kAlwaysOff, false, 0};
-  } else if (sampler == "parentbased_always_off") {
-    sm = {SamplerKind::kAlwaysOff, true, 0};
-  } else if (sampler == "traceidratio" || sampler == "parentbased_traceidratio") {
-    sm.root = SamplerKind::kRatio;
-    sm.parent_based = sampler != "traceidratio";
-    sm.threshold = ratio >= 1.0 ? (1ull << 56) : static_cast<uint64_t>(ratio * 72057594037927936.0);
-  } else {
+  if (!ParseSampler(sampler.empty() ? "parentbased_always_on" : sampler, ratio, &sm)) {
     fprintf(stderr, "agentring: unknown OTEL_TRACES_SAMPLER=%s, using parentbased_always_on\n",
             sampler.c_str());
+    ParseSampler("parentbased_always_on", 1.0, &sm);
   }
-  p.sampler = sm;
+  p.sampler.store(sm.Pack(), std::memory_order_relaxed);
 
   if (const char* tp = getenv("TRACEPARENT"); tp != nullptr && *tp != '\0') {
     SpanContext ctx;
     if (SpanContext::FromTraceparent(tp, &ctx)) {
       ctx.remote = true;
-      p.inherited_parent = ctx;
+      p.inherited_parent.store(new SpanContext(ctx), std::memory_order_release);
     } else {
       fprintf(stderr, "agentring: ignoring malformed TRACEPARENT=%s\n", tp);
     }
@@ -760,17 +783,25 @@ void SetEnabled(bool enabled) noexcept {
 }
 bool IsEnabled() noexcept { return internal::g_enabled.load(std::memory_order_relaxed); }
 
+bool SetSampler(std::string_view name, double ratio) noexcept {
+  internal::EnsureEnv();
+  internal::Sampler sm;
+  if (!internal::ParseSampler(name, ratio, &sm)) return false;
+  internal::P().sampler.store(sm.Pack(), std::memory_order_relaxed);
+  return true;
+}
+
 void ClearInheritedParent() noexcept {
   internal::EnsureEnv();
-  std::lock_guard<std::mutex> lock(internal::P().mu);
-  internal::P().inherited_parent = SpanContext();
+  internal::P().inherited_parent.store(nullptr, std::memory_order_release);
 }
 
 void SetInheritedParent(const SpanContext& ctx) noexcept {
   internal::EnsureEnv();
-  std::lock_guard<std::mutex> lock(internal::P().mu);
-  internal::P().inherited_parent = ctx;
-  internal::P().inherited_parent.remote = true;
+  SpanContext* c = new (std::nothrow) SpanContext(ctx);
+  if (c == nullptr) return;
+  c->remote = true;
+  internal::P().inherited_parent.store(c, std::memory_order_release);
 }
 
 SpanContext CurrentContext() noexcept { return internal::t_state.current; }
@@ -871,17 +902,21 @@ void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& 
     // A root, or a child of a remote parent (explicit, or TRACEPARENT): the sampler decides.
     EnsureEnv();
     const Process& p = P();
-    const SpanContext& remote = par.valid() ? par : p.inherited_parent;
+    // acquire: pairs with the release in ReadEnvLocked / SetInheritedParent.
+    const SpanContext* inherited = p.inherited_parent.load(std::memory_order_acquire);
+    static constexpr SpanContext kNoParent{};
+    const SpanContext& remote = par.valid() ? par : inherited ? *inherited : kNoParent;
+    const Sampler sampler = Sampler::Unpack(p.sampler.load(std::memory_order_relaxed));
     bool sampled;
     if (remote.valid()) {
       ctx_.trace_id_hi = remote.trace_id_hi;
       ctx_.trace_id_lo = remote.trace_id_lo;
-      sampled = p.sampler.parent_based ? remote.sampled() : p.sampler.Decide(remote.trace_id_lo);
+      sampled = sampler.parent_based ? remote.sampled() : sampler.Decide(remote.trace_id_lo);
       flags |= static_cast<uint8_t>(abi::SpanFlags::ParentRemote);
     } else {
       ctx_.trace_id_hi = NonZeroRandom(t);
       ctx_.trace_id_lo = NonZeroRandom(t);
-      sampled = p.sampler.Decide(ctx_.trace_id_lo);
+      sampled = sampler.Decide(ctx_.trace_id_lo);
     }
     ctx_.trace_flags = sampled ? 1 : 0;
     if (!sampled) {
@@ -900,7 +935,8 @@ void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& 
     }
   }
   // Read the parent's id before this span becomes current: `par` may alias t.current.
-  const uint64_t parent_id = par.valid() ? par.span_id : P().inherited_parent.span_id;
+  const SpanContext* inherited = P().inherited_parent.load(std::memory_order_acquire);
+  const uint64_t parent_id = par.valid() ? par.span_id : inherited ? inherited->span_id : 0;
   ctx_.span_id = NonZeroRandom(t);
   ctx_.remote = false;
   if (mode == kScoped) {

@@ -189,6 +189,13 @@ WriterStats GetWriterStats() noexcept;
 void SetEnabled(bool enabled) noexcept;
 bool IsEnabled() noexcept;
 
+// Head sampling, decided once at the root of a trace (OpenTelemetry's samplers, with the names
+// and argument of OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, which are read at the first
+// span): always_on, always_off, traceidratio, parentbased_always_on (default),
+// parentbased_always_off, parentbased_traceidratio. Returns false (and changes nothing) for an
+// unknown name or a ratio outside [0, 1].
+bool SetSampler(std::string_view name, double ratio = 1.0) noexcept;
+
 // Parent for spans with no local parent in this process: read from the TRACEPARENT environment
 // variable at the first span. A long-lived worker that must not nest under its spawner calls
 // ClearInheritedParent() (or its spawner does not set TRACEPARENT).
