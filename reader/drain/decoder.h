@@ -56,7 +56,16 @@ struct DecodedGroup {
   std::vector<DecodedAttr> attrs;
   uint32_t attr_count = 0;    // valid entries in attrs (the rest is reusable capacity)
 
+  // Resets every field but keeps the vectors' capacity. The decoder fills only the fields of
+  // the group's type, and the drain stage checks every id field of a group against its
+  // process's string table, so nothing may carry over from the previous group (which may come
+  // from another lane and another process).
   void clear() {
+    type = abi::RecordType::Invalid;
+    records = name_id = 0;
+    ts = trace_hi = trace_lo = span_id = parent_span_id = suffix = 0;
+    flags = kind = suffix_type = suffix_len = status = 0;
+    link_trace_hi = link_trace_lo = link_span_id = 0;
     attr_count = 0;
     message.clear();
   }
