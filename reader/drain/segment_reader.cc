@@ -243,8 +243,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
             ls->reader.tail.store(tail, std::memory_order_release);
             return drained + consumed;
           }
-          Count(RejectReason::kUnresolvedString, 0);  // delivered with "?<id>" placeholders
-          stats_.rejected_by_reason[static_cast<size_t>(RejectReason::kUnresolvedString)] += 1;
+          ++stats_.groups_with_unresolved_strings;  // delivered with "?<id>" placeholders
         }
       }
       hold_passes_[i] = 0;

@@ -82,6 +82,7 @@ struct DrainStats {
   uint64_t records_rejected = 0;
   std::array<uint64_t, static_cast<size_t>(RejectReason::kCount)> rejected_by_reason{};
   uint64_t groups_delivered = 0;
+  uint64_t groups_with_unresolved_strings = 0;  // a string id never appeared: "?<id>" used
   uint64_t span_starts_read = 0;
   uint64_t lanes_freed = 0;
   uint64_t processes_reclaimed = 0;

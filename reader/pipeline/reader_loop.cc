@@ -144,6 +144,7 @@ std::string ReaderLoop::StatsJson() const {
   add("records_dropped_too_big", d.writer_records_dropped_too_big);
   add("strings_dropped", d.writer_strings_dropped);
   add("records_orphaned", a.records_orphaned);
+  add("groups_with_unresolved_strings", d.groups_with_unresolved_strings);
   add("duplicate_span_ids", a.duplicate_span_ids);
   add("export_failures", export_failures_);
   add("lanes_freed", d.lanes_freed);

@@ -1,0 +1,337 @@
+// Writer and reader benchmarks, with the floor and the naive baseline in the same binary so that
+// every figure can be quoted as a ratio against a baseline measured in the same run.
+//
+//   BM_Floor_SpanRecord         two rdtsc + one 64-byte store into a private ring + release-store
+//   BM_Baseline_MutexVector     a mutex-protected std::vector of spans (the naive design)
+//   BM_Writer_SpanStartEnd      a span with no attributes (two records)
+//   BM_Writer_SpanWith4Attrs    a tool span: two strings, an int64, a bool (one group + end)
+//   BM_Writer_Disabled          tracing switched off at run time
+//   BM_Writer_UnsampledRoot     a root the head sampler drops
+//   BM_Writer_UnsampledChild    a child of an unsampled parent
+//   BM_Reader_Drain             copy-out + validate + decode + resolve, records/s
+//   BM_Reader_DrainAssemble     the same plus trace assembly (spans/s)
+//
+// Writer benchmarks run with a reader draining the segment in another thread; every
+// kBatchSpans spans the timer pauses until the lane is drained, so no benchmark ever times the
+// drop path, and each reports `records_dropped`, which must be 0.
+#include <benchmark/benchmark.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "agentring/abi/records.h"
+#include "agentring/agentring.hpp"
+#include "agentring/internal/segment_map.h"
+#include "reader/assemble/assembler.h"
+#include "reader/drain/segment_reader.h"
+
+namespace {
+
+using agentring::Kind;
+using agentring::Span;
+namespace internal = agentring::internal;
+namespace reader = agentring::reader;
+
+constexpr uint32_t kLaneRecords = 1u << 18;  // 16 MiB lanes: a batch never fills one
+constexpr uint64_t kBatchSpans = 16384;      // then wait for the reader (timer paused)
+
+class NullSink : public reader::GroupSink {
+ public:
+  void OnGroup(const reader::DecodedGroup& g, const reader::GroupContext&) override {
+    groups += 1;
+    benchmark::DoNotOptimize(g.span_id);
+  }
+  void OnProcessExit(const reader::ProcessState&, uint64_t) override {}
+  uint64_t groups = 0;
+};
+
+std::string SegmentName(const char* what) {
+  return std::string("bench-") + what + "-" + std::to_string(getpid());
+}
+
+std::unique_ptr<internal::SegmentMap> CreateSegment(const std::string& name, uint32_t lanes) {
+  internal::SegmentMap::CreateOptions o;
+  o.geometry.lane_count = lanes;
+  o.geometry.lane_capacity_records = kLaneRecords;
+  o.geometry.process_slot_count = 64;
+  bool created = false;
+  internal::OpenStatus st;
+  std::string err;
+  internal::SegmentMap::Remove(name);
+  auto seg = internal::SegmentMap::Create(name, o, &created, &st, &err);
+  if (!seg) {
+    fprintf(stderr, "bench: %s\n", err.c_str());
+    abort();
+  }
+  return seg;
+}
+
+// The writer's segment, drained by a reader thread for the whole run.
+class DrainedSegment {
+ public:
+  static DrainedSegment& Get() {
+    static DrainedSegment* s = new DrainedSegment();
+    return *s;
+  }
+  // Blocks until every lane is drained (called with the timer paused).
+  void WaitDrained() {
+    for (;;) {
+      bool drained = true;
+      for (uint32_t i = 0; i < view_->header()->lane_count; ++i) {
+        auto* ls = view_->lane_slot(i);
+        if (ls->writer.head.load(std::memory_order_acquire) !=
+            ls->reader.tail.load(std::memory_order_acquire))
+          drained = false;
+      }
+      if (drained) return;
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  DrainedSegment() {
+    name_ = SegmentName("writer");
+    auto seg = CreateSegment(name_, 4);
+    internal::OpenStatus st;
+    std::string err;
+    view_ = internal::SegmentMap::Open(name_, &st, &err);
+    agentring::SetSegmentName(name_);
+    reader_ = std::make_unique<reader::SegmentReader>(std::move(seg));
+    thread_ = std::thread([this] {
+      NullSink sink;
+      for (;;) {
+        if (reader_->Pass(&sink) == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    });
+    thread_.detach();
+    { Span warm("bench.warmup"); }  // attaches, claims this thread's lane, pre-faults it
+    WaitDrained();
+    internal::SegmentMap::Remove(name_);  // the name goes; every mapping stays valid
+  }
+  std::string name_;
+  std::unique_ptr<internal::SegmentMap> view_;
+  std::unique_ptr<reader::SegmentReader> reader_;
+  std::thread thread_;
+};
+
+uint64_t DroppedRecords() {
+  agentring::WriterStats s = agentring::GetWriterStats();
+  return s.records_dropped + s.span_starts_dropped_no_lane + s.span_starts_dropped_no_segment;
+}
+
+// Runs `body` state.iterations() times, pausing every kBatchSpans to let the reader drain.
+template <typename F>
+void RunDrained(benchmark::State& state, F&& body) {
+  DrainedSegment& seg = DrainedSegment::Get();
+  uint64_t dropped_before = DroppedRecords();
+  uint64_t n = 0;
+  for (auto _ : state) {
+    body();
+    if (++n == kBatchSpans) {
+      state.PauseTiming();
+      seg.WaitDrained();
+      state.ResumeTiming();
+      n = 0;
+    }
+  }
+  state.counters["records_dropped"] = static_cast<double>(DroppedRecords() - dropped_before);
+}
+
+// ---- floor and baseline ----------------------------------------------------------------------
+
+struct alignas(64) FloorRecord {
+  uint64_t words[8];
+};
+
+void BM_Floor_SpanRecord(benchmark::State& state) {
+  constexpr uint64_t kRing = 1u << 16;  // 4 MiB, pre-faulted below
+  std::vector<FloorRecord> ring(kRing);
+  memset(ring.data(), 0, ring.size() * sizeof(FloorRecord));
+  alignas(64) std::atomic<uint64_t> head{0};
+  uint64_t h = 0;
+  uint64_t id = 1;
+  for (auto _ : state) {
+    uint64_t t0 = __rdtsc();
+    uint64_t t1 = __rdtsc();
+    FloorRecord& r = ring[h & (kRing - 1)];
+    r.words[0] = 1;
+    r.words[1] = t0;
+    r.words[2] = t1;
+    r.words[3] = id;
+    r.words[4] = id ^ t0;
+    r.words[5] = 0;
+    r.words[6] = 0;
+    r.words[7] = 0;
+    ++h;
+    ++id;
+    head.store(h, std::memory_order_release);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_Floor_SpanRecord);
+
+void BM_Baseline_MutexVector(benchmark::State& state) {
+  struct NaiveSpan {
+    const char* name;
+    uint64_t trace_hi, trace_lo, span_id, parent;
+    std::chrono::steady_clock::time_point start, end;
+  };
+  std::mutex mu;
+  std::vector<NaiveSpan> spans;
+  spans.reserve(1 << 20);
+  uint64_t id = 1;
+  for (auto _ : state) {
+    NaiveSpan s{"bench.span", 1, 2, id++, 0, std::chrono::steady_clock::now(), {}};
+    s.end = std::chrono::steady_clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (spans.size() == spans.capacity()) spans.clear();
+      spans.push_back(s);
+    }
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_Baseline_MutexVector);
+
+// ---- writer ----------------------------------------------------------------------------------
+
+void BM_Writer_SpanStartEnd(benchmark::State& state) {
+  RunDrained(state, [] { Span s("bench.span"); });
+}
+BENCHMARK(BM_Writer_SpanStartEnd);
+
+void BM_Writer_SpanWith4Attrs(benchmark::State& state) {
+  RunDrained(state, [] {
+    Span s("execute_tool", Kind::kTool,
+           {{"tool.name", "filesystem"},
+            {"tool.target", "/src/main.rs"},
+            {"tool.bytes", 4096},
+            {"tool.cached", false}});
+  });
+}
+BENCHMARK(BM_Writer_SpanWith4Attrs);
+
+void BM_Writer_Disabled(benchmark::State& state) {
+  DrainedSegment::Get();
+  agentring::SetEnabled(false);
+  RunDrained(state, [] { Span s("bench.span"); });
+  agentring::SetEnabled(true);
+}
+BENCHMARK(BM_Writer_Disabled);
+
+void BM_Writer_UnsampledRoot(benchmark::State& state) {
+  DrainedSegment::Get();
+  agentring::SetSampler("parentbased_always_off");
+  RunDrained(state, [] { Span s("bench.root", Kind::kRun); });
+  agentring::SetSampler("parentbased_always_on");
+}
+BENCHMARK(BM_Writer_UnsampledRoot);
+
+void BM_Writer_UnsampledChild(benchmark::State& state) {
+  DrainedSegment::Get();
+  agentring::SetSampler("parentbased_always_off");
+  {
+    Span root("bench.root", Kind::kRun);
+    RunDrained(state, [] { Span s("bench.child"); });
+  }
+  agentring::SetSampler("parentbased_always_on");
+}
+BENCHMARK(BM_Writer_UnsampledChild);
+
+// ---- reader ----------------------------------------------------------------------------------
+
+// A segment that nobody drains in the background: the benchmark fills one lane from a writer
+// thread (timer paused) and times the reader's pass over it.
+struct UndrainedSegment {
+  UndrainedSegment() {
+    name = SegmentName("drain");
+    reader_seg = CreateSegment(name, 2);
+  }
+  std::string name;
+  std::unique_ptr<internal::SegmentMap> reader_seg;
+};
+
+// Fills a lane of `segment` with `spans` spans (start + end, 2 records each) from a new process
+// so that the benchmark process's own writer stays attached to the drained segment.
+// Traces are a root with 9 children. Records per span: 2 without attributes, 6 with 4.
+void FillLane(const std::string& segment, uint64_t spans, bool with_attrs) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    agentring::SetSegmentName(segment);
+    for (uint64_t i = 0; i < spans; i += 10) {
+      Span root("agent.run", Kind::kRun);
+      for (int c = 0; c < 9; ++c) {
+        if (with_attrs) {
+          Span s("execute_tool", Kind::kTool,
+                 {{"tool.name", "filesystem"}, {"tool.target", "/src/main.rs"},
+                  {"tool.bytes", 4096}, {"tool.cached", false}});
+        } else {
+          Span s("bench.span");
+        }
+      }
+    }
+    agentring::ReleaseThreadLane();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
+void BM_Reader_Drain(benchmark::State& state) {
+  DrainedSegment::Get();  // attach this process's writer elsewhere before forking
+  UndrainedSegment seg;
+  reader::SegmentReader r(std::move(seg.reader_seg));
+  r.probe_interval_ns = 0;  // reclaim each filler process at once
+  NullSink sink;
+  // 200k records without attributes, ~220k with: both fit one 262144-record lane.
+  const uint64_t spans = state.range(0) != 0 ? 40000 : 100000;
+  uint64_t records = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    FillLane(seg.name, spans, state.range(0) != 0);
+    state.ResumeTiming();
+    records += r.Pass(&sink);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(records));
+  state.counters["records_rejected"] = static_cast<double>(r.Collect().records_rejected);
+  internal::SegmentMap::Remove(seg.name);
+}
+BENCHMARK(BM_Reader_Drain)->Arg(0)->Arg(1)->ArgName("attrs")->Unit(benchmark::kMillisecond);
+
+void BM_Reader_DrainAssemble(benchmark::State& state) {
+  DrainedSegment::Get();
+  UndrainedSegment seg;
+  reader::SegmentReader r(std::move(seg.reader_seg));
+  r.probe_interval_ns = 0;
+  uint64_t emitted = 0;
+  reader::TraceAssembler a(reader::AssemblerOptions{},
+                           [&emitted](reader::TraceBatch&& b) { emitted += b.spans.size(); });
+  const uint64_t spans = 40000;
+  uint64_t started = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    FillLane(seg.name, spans, true);
+    state.ResumeTiming();
+    r.Pass(&a);
+    a.EndPass(r.passes(), internal::NowMonotonicNs());
+    r.Pass(&a);  // the pass after the roots' ends completes the traces
+    a.EndPass(r.passes(), internal::NowMonotonicNs());
+    started += spans;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(started));
+  state.counters["spans_emitted"] = static_cast<double>(emitted);
+  internal::SegmentMap::Remove(seg.name);
+}
+BENCHMARK(BM_Reader_DrainAssemble)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,45 @@
+// UTF-8 validation step shared by the exporters: span names and attribute values come from
+// agents and may hold any bytes, but JSON and terminals must only ever get well-formed UTF-8.
+#ifndef AGENTRING_READER_EXPORT_UTF8_H_
+#define AGENTRING_READER_EXPORT_UTF8_H_
+
+#include <cstddef>
+
+namespace agentring::reader {
+
+// The UTF-8 encoding of U+FFFD REPLACEMENT CHARACTER.
+inline constexpr char kUtf8Replacement[] = "\xEF\xBF\xBD";
+
+// Looks at the bytes [p, p + n), n >= 1, with p[0] >= 0x80. Returns the length (2..4) of the
+// well-formed sequence starting at p, or minus the length (1..3) of the ill-formed "maximal
+// subpart" to replace with one U+FFFD. The well-formed ranges are the Unicode Standard's
+// Table 3-7 (which excludes overlongs, surrogates and anything above U+10FFFF); replacing
+// maximal subparts is the practice of Unicode §3.9 / WHATWG Encoding, so every invalid byte is
+// consumed and the loop calling this always advances.
+inline int Utf8SequenceStep(const unsigned char* p, size_t n) {
+  const unsigned char b0 = p[0];
+  int need;               // continuation bytes after b0
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2;
+    if (b0 == 0xE0) lo = 0xA0;  // overlong below U+0800
+    if (b0 == 0xED) hi = 0x9F;  // surrogates U+D800..U+DFFF
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3;
+    if (b0 == 0xF0) lo = 0x90;  // overlong below U+10000
+    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return -1;  // stray continuation byte, C0/C1 (always overlong), F5..FF
+  }
+  if (n < 2 || p[1] < lo || p[1] > hi) return -1;
+  for (int i = 2; i <= need; ++i) {
+    if (static_cast<size_t>(i) >= n || p[i] < 0x80 || p[i] > 0xBF) return -i;
+  }
+  return need + 1;
+}
+
+}  // namespace agentring::reader
+
+#endif  // AGENTRING_READER_EXPORT_UTF8_H_
