@@ -100,11 +100,17 @@ void AppendKeyAttributes(const SpanData& span, std::string* out) {
   const AttrValue* in = FindAny(span, {"gen_ai.usage.input_tokens", "llm.token_count.prompt"});
   const AttrValue* gen =
       FindAny(span, {"gen_ai.usage.output_tokens", "llm.token_count.completion"});
-  if (in || gen) {
+  if (in && gen) {
     out->append(" tokens=");
-    if (in) AppendValue(*in, out); else out->push_back('?');
+    AppendValue(*in, out);
     out->push_back('/');
-    if (gen) AppendValue(*gen, out); else out->push_back('?');
+    AppendValue(*gen, out);
+  } else if (in) {
+    out->append(" input_tokens=");
+    AppendValue(*in, out);
+  } else if (gen) {
+    out->append(" output_tokens=");
+    AppendValue(*gen, out);
   }
   AppendLabeled(span, "tool", {"tool.name"}, out);
   AppendLabeled(span, "action", {"tool.action"}, out);
@@ -262,6 +268,15 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
   }
   tops.insert(tops.end(), orphans.begin(), orphans.end());
 
+  // A hotspot dominates its parent (>= half its time, >= twice any sibling) and matters to the
+  // whole trace (>= a fifth of its extent), so that a 5 ms call next to a 2 ms one in a
+  // 2-minute run is not flagged.
+  uint64_t extent_start = UINT64_MAX, extent_end = 0;
+  for (const SpanData* s : spans) {
+    if (s->start_unix_ns) extent_start = std::min(extent_start, s->start_unix_ns);
+    extent_end = std::max(extent_end, s->end_unix_ns);
+  }
+  const uint64_t extent = extent_end > extent_start ? extent_end - extent_start : 0;
   std::vector<uint8_t> hotspot(n, 0);
   for (size_t p = 0; p < n; ++p) {
     const auto& c = children[p];
@@ -280,7 +295,8 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
     const uint64_t d = spans[best]->duration_ns();
     const uint64_t parent_d = spans[p]->duration_ns();
     // Integer forms of d >= parent_d / 2 and d >= 2 * second that cannot overflow.
-    if (d > 0 && parent_d > 0 && d >= parent_d - parent_d / 2 && d / 2 >= second)
+    if (d > 0 && parent_d > 0 && d >= parent_d - parent_d / 2 && d / 2 >= second &&
+        d >= extent / 5)
       hotspot[best] = 1;
   }
 

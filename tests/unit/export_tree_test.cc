@@ -113,9 +113,9 @@ TEST(ExportTree, HotspotNeedsHalfOfParentAndTwiceEverySibling) {
   b.spans.push_back(Span(3, 1, "b", 40, 10));
   b.spans.push_back(Span(4, 1, "c", 50, 10));
   b.spans.push_back(Span(5, 4, "only_child", 50, 10));  // 100% of its parent, but alone
-  b.spans.push_back(Span(6, 0, "root2", 200, 100));
-  b.spans.push_back(Span(7, 6, "x", 200, 60));  // >= 50% but only 1.5x its sibling
-  b.spans.push_back(Span(8, 6, "y", 260, 40));
+  b.spans.push_back(Span(6, 0, "root2", 100, 100));
+  b.spans.push_back(Span(7, 6, "x", 100, 60));  // >= 50% but only 1.5x its sibling
+  b.spans.push_back(Span(8, 6, "y", 160, 40));
   std::string out;
   RenderTraceTree(b, &out);
   EXPECT_EQ(out.find("HOTSPOT"), std::string::npos) << out;
@@ -141,6 +141,14 @@ TEST(ExportTree, HotspotNeedsHalfOfParentAndTwiceEverySibling) {
   out.clear();
   RenderTraceTree(b, &out);
   EXPECT_EQ(out.find("HOTSPOT"), std::string::npos) << out;
+
+  // Dominating its parent is not enough when it is a small part of the whole trace: stretch
+  // root2 so that the trace spans 60 s and a's 5 s is under a fifth of it.
+  sibling.end_unix_ns = sibling.start_unix_ns + 1 * kSec;
+  b.spans[5]->end_unix_ns = b.spans[5]->start_unix_ns + 50 * kSec;
+  out.clear();
+  RenderTraceTree(b, &out);
+  EXPECT_EQ(Lines(out)[2], "│   ├── [a] (5.0s)") << out;
 }
 
 TEST(ExportTree, OrphansCyclesAndLateBatches) {
@@ -202,7 +210,7 @@ TEST(ExportTree, SanitizesTerminalOutputAndMarksIncompleteAndOpen) {
   EXPECT_EQ(lines[0],
             "[Trace: evil\\x1b[2J\xEF\xBF\xBDname] (Total: 1.0s) trace="
             "4bf92f3577b34da6a3ce929d0e0e4736 spans=2 processes=1 incomplete ✗ ERROR: bad\\x0aline");
-  EXPECT_EQ(lines[1], "└── [running] (open) model=" + std::string(80, 'm') + "… tokens=7/?");
+  EXPECT_EQ(lines[1], "└── [running] (open) model=" + std::string(80, 'm') + "… input_tokens=7");
 }
 
 TEST(ExportTree, FormatDurationPicksUnitAndPrecision) {
