@@ -163,7 +163,7 @@ void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
   s->process = ctx.process->info;
   s->lane = ctx.lane;
   s->tid = ctx.tid;
-  s->attributes.reserve(g.attr_count);
+  s->attributes.reserve(g.attr_count + 8);  // attributes set after the start arrive later
   for (uint32_t k = 0; k < g.attr_count; ++k)
     SetAttr(&s->attributes, ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k]));
   spans_[g.span_id] = SpanRef{t, s.get()};

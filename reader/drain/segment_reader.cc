@@ -56,7 +56,8 @@ void StringMirror::Refresh(const abi::ProcessSlot& slot, const uint8_t* block,
     }
     char tmp[abi::kMaxStringEntryBytes];
     memcpy(tmp, block + parsed_ + 4, len_untrusted);  // copy out before use
-    ids_[parsed_] = pool->Intern(std::string_view(tmp, len_untrusted));
+    if (ids_.size() <= parsed_ / 4) ids_.resize(parsed_ / 4 + 1);
+    ids_[parsed_ / 4] = pool->Intern(std::string_view(tmp, len_untrusted));
     parsed_ += 4 + ((len_untrusted + 3) & ~3u);
   }
 }

@@ -30,8 +30,9 @@ class StringMirror {
                StringPool* pool);
   // The string for `id`, or nullptr when it has not appeared (yet).
   const std::string_view* Find(uint32_t id) const {
-    auto it = ids_.find(id);
-    return it == ids_.end() ? nullptr : &it->second;
+    // Entries are 4-byte aligned: slot id/4 of a flat table (O(1), no hashing per key).
+    if ((id & 3) != 0 || id / 4 >= ids_.size() || ids_[id / 4].data() == nullptr) return nullptr;
+    return &ids_[id / 4];
   }
   void Reset() {
     ids_.clear();
@@ -41,7 +42,7 @@ class StringMirror {
   bool corrupt() const { return corrupt_; }
 
  private:
-  std::unordered_map<uint32_t, std::string_view> ids_;
+  std::vector<std::string_view> ids_;  // by offset / 4; data() == nullptr: no entry there
   uint32_t parsed_ = abi::kFirstStringOffset;
   bool corrupt_ = false;
 };

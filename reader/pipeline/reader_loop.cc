@@ -54,18 +54,60 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
   ReaderLoop* self = loop.get();
   loop->assembler_ = std::make_unique<TraceAssembler>(
-      opts.assembler, [self](TraceBatch&& b) { self->Export(std::move(b)); });
+      opts.assembler, [self](TraceBatch&& b) { self->Enqueue(std::move(b)); });
+  loop->export_thread_ = std::thread([self] { self->ExportThread(); });
   return loop;
 }
 
-ReaderLoop::~ReaderLoop() = default;
+ReaderLoop::~ReaderLoop() { StopExportThread(); }
 
-void ReaderLoop::Export(TraceBatch&& batch) {
-  spans_exported_ += batch.spans.size();
-  if (!batch.late) ++traces_exported_;
-  for (auto& e : exporters_) {
-    if (!e->Export(batch)) ++export_failures_;
+void ReaderLoop::Enqueue(TraceBatch&& batch) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Back-pressure: wait for room (a batch larger than the whole queue still goes in alone).
+  space_cv_.wait(lock, [this] {
+    return queued_spans_ < opts_.export_queue_spans || queue_.empty() || stopping_;
+  });
+  queued_spans_ += batch.spans.size();
+  if (queued_spans_ > queue_high_water_spans_.load(std::memory_order_relaxed))
+    queue_high_water_spans_.store(queued_spans_, std::memory_order_relaxed);
+  queue_.push_back(std::move(batch));
+  cv_.notify_one();
+}
+
+void ReaderLoop::ExportThread() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) break;  // stopping and drained
+    TraceBatch b = std::move(queue_.front());
+    queue_.pop_front();
+    const uint64_t n = b.spans.size();
+    lock.unlock();
+    for (auto& e : exporters_) {
+      if (!e->Export(b)) export_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+    spans_exported_.fetch_add(n, std::memory_order_relaxed);
+    if (!b.late) traces_exported_.fetch_add(1, std::memory_order_relaxed);
+    b = TraceBatch();  // free the spans outside the lock
+    lock.lock();
+    queued_spans_ -= n;
+    if (queue_.empty()) {
+      lock.unlock();
+      for (auto& e : exporters_) e->Flush();
+      lock.lock();
+    }
+    space_cv_.notify_all();
   }
+}
+
+void ReaderLoop::StopExportThread() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!export_thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  export_thread_.join();
 }
 
 uint64_t ReaderLoop::RunOnePass() {
@@ -86,7 +128,6 @@ int ReaderLoop::Run(const std::atomic<bool>* stop) {
     if (opts_.exit_when_idle_ms >= 0 && !drain_->HasLiveWriters() &&
         now - last_activity >= static_cast<uint64_t>(opts_.exit_when_idle_ms) * 1000000ull)
       break;
-    for (auto& e : exporters_) e->Flush();
     std::this_thread::sleep_for(std::chrono::microseconds(opts_.idle_sleep_us));
   }
   Shutdown();
@@ -102,6 +143,7 @@ void ReaderLoop::Shutdown() {
     RunOnePass();
   }
   assembler_->FlushAll("reader_shutdown", internal::NowUnixNs());
+  StopExportThread();  // delivers everything queued first
   for (auto& e : exporters_) e->Flush();
   if (!opts_.stats_json.empty()) {
     std::string s = StatsJson() + "\n";
@@ -128,8 +170,8 @@ std::string ReaderLoop::StatsJson() const {
   };
   add("records_read", d.records_read);
   add("records_rejected", d.records_rejected);
-  add("spans_exported", spans_exported_);
-  add("traces_exported", traces_exported_);
+  add("spans_exported", spans_exported_.load());
+  add("traces_exported", traces_exported_.load());
   add("late_batches", a.late_batches);
   add("records_dropped_by_writers", dropped_by_writers);
   add("spans_incomplete", a.spans_incomplete);
@@ -146,7 +188,8 @@ std::string ReaderLoop::StatsJson() const {
   add("records_orphaned", a.records_orphaned);
   add("groups_with_unresolved_strings", d.groups_with_unresolved_strings);
   add("duplicate_span_ids", a.duplicate_span_ids);
-  add("export_failures", export_failures_);
+  add("export_failures", export_failures_.load());
+  add("export_queue_high_water_spans", queue_high_water_spans_.load());
   add("lanes_freed", d.lanes_freed);
   add("processes_reclaimed", d.processes_reclaimed);
   add("passes", drain_->passes());

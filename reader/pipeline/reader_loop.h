@@ -5,8 +5,12 @@
 #define AGENTRING_READER_PIPELINE_READER_LOOP_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,9 @@ struct ReaderOptions {
   int64_t exit_when_idle_ms = -1;  // < 0: run until signalled
   uint64_t shutdown_timeout_ms = 30000;
   uint32_t idle_sleep_us = 1000;   // sleep between passes that found nothing
+  // Spans queued between the pipeline thread and the export thread. When full, the pipeline
+  // waits (back-pressure): the exporters here are local files, which cannot be "down".
+  uint64_t export_queue_spans = 262144;
   AssemblerOptions assembler;
 };
 
@@ -51,19 +58,31 @@ class ReaderLoop {
   std::string StatsJson() const;
   SegmentReader& drain() { return *drain_; }
   const TraceAssembler& assembler() const { return *assembler_; }
-  uint64_t export_failures() const { return export_failures_; }
+  uint64_t export_failures() const { return export_failures_.load(); }
 
  private:
   ReaderLoop() = default;
-  void Export(TraceBatch&& batch);
+  void Enqueue(TraceBatch&& batch);
+  void ExportThread();
+  void StopExportThread();
 
   ReaderOptions opts_;
   std::unique_ptr<SegmentReader> drain_;
   std::unique_ptr<TraceAssembler> assembler_;
   std::vector<std::unique_ptr<Exporter>> exporters_;
-  uint64_t export_failures_ = 0;
-  uint64_t spans_exported_ = 0;
-  uint64_t traces_exported_ = 0;
+  // Export thread and its queue. The pipeline thread drains and assembles; the export thread
+  // encodes and writes, so the two use both cores.
+  std::thread export_thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;       // queue not empty, or stopping
+  std::condition_variable space_cv_; // queue has room
+  std::deque<TraceBatch> queue_;
+  uint64_t queued_spans_ = 0;
+  std::atomic<uint64_t> queue_high_water_spans_{0};
+  bool stopping_ = false;
+  std::atomic<uint64_t> export_failures_{0};
+  std::atomic<uint64_t> spans_exported_{0};
+  std::atomic<uint64_t> traces_exported_{0};
   bool shut_down_ = false;
 };
 

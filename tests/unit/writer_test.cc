@@ -21,6 +21,9 @@
 namespace {
 thread_local uint64_t t_allocations = 0;
 }
+// Counting replacements of the global allocation functions (malloc underneath, so the matching
+// deletes call free; GCC's mismatch warning does not apply to a replaced operator new).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t n) {
   ++t_allocations;
   if (void* p = malloc(n ? n : 1)) return p;
