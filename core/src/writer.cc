@@ -109,14 +109,16 @@ Process& P() {
   return *p;
 }
 
-std::atomic<bool> g_enabled{true};
 std::atomic<bool> g_env_read{false};
 
 }  // namespace
 
+std::atomic<bool> g_enabled{true};
+
 // Per-thread state. Trivially constructible so that TLS access is a plain offset (no guard).
 struct ThreadState {
   abi::LaneWriter* lane = nullptr;
+  abi::LaneCounters* counters = nullptr;
   RawRecord* ring = nullptr;
   uint64_t mask = 0;
   uint64_t head = 0;
@@ -130,6 +132,7 @@ struct ThreadState {
   uint64_t attach_generation = 0;
   uint64_t rng = 0;
   uint64_t next_lane_retry_ns = 0;
+  uint32_t max_string_bytes = 0;  // WriterConfig::max_string_bytes, copied at lane claim
   SpanContext current;
 };
 
@@ -406,7 +409,7 @@ bool AttachLocked(Process& p) {
 enum class LaneFailure { kNone, kNoSegment, kNoLane };
 
 // Claims a lane for this thread. Caller does not hold the mutex.
-LaneFailure AcquireLaneSlow(ThreadState& t) {
+[[gnu::noinline]] LaneFailure AcquireLaneSlow(ThreadState& t) {
   Process& p = P();
   uint64_t now = NowMonotonicNs();
   if (now < t.next_lane_retry_ns) return p.seg ? LaneFailure::kNoLane : LaneFailure::kNoSegment;
@@ -440,13 +443,13 @@ LaneFailure AcquireLaneSlow(ThreadState& t) {
     // must not survive a claim). The reader does not look at kLaneClaiming lanes.
     uint64_t tail = ls->reader.tail.load(std::memory_order_acquire);
     ls->writer.head.store(tail, std::memory_order_relaxed);
-    ls->writer.span_starts_committed.store(0, std::memory_order_relaxed);
-    ls->writer.span_starts_dropped_full.store(0, std::memory_order_relaxed);
-    ls->writer.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
-    ls->writer.records_dropped_full.store(0, std::memory_order_relaxed);
-    ls->writer.records_dropped_too_big.store(0, std::memory_order_relaxed);
-    ls->writer.spans_head_sampled_out.store(0, std::memory_order_relaxed);
-    ls->writer.groups_dropped.store(0, std::memory_order_relaxed);
+    ls->counters.span_starts_committed.store(0, std::memory_order_relaxed);
+    ls->counters.span_starts_dropped_full.store(0, std::memory_order_relaxed);
+    ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
+    ls->counters.records_dropped_full.store(0, std::memory_order_relaxed);
+    ls->counters.records_dropped_too_big.store(0, std::memory_order_relaxed);
+    ls->counters.spans_head_sampled_out.store(0, std::memory_order_relaxed);
+    ls->counters.groups_dropped.store(0, std::memory_order_relaxed);
     ls->entry.process_slot = p.slot;
     ls->entry.process_generation = p.ps->generation;
     ls->entry.owner_tid = Gettid();
@@ -465,6 +468,7 @@ LaneFailure AcquireLaneSlow(ThreadState& t) {
     ls->entry.state.store(abi::kLaneOwned, std::memory_order_release);
 
     t.lane = &ls->writer;
+    t.counters = &ls->counters;
     t.ring = reinterpret_cast<RawRecord*>(records);
     t.capacity = h->lane_capacity_records;
     t.mask = t.capacity - 1;
@@ -473,6 +477,7 @@ LaneFailure AcquireLaneSlow(ThreadState& t) {
     t.limit = tail + t.capacity;
     t.lane_index = i;
     t.clock_tsc = p.clock_tsc;
+    t.max_string_bytes = p.config.max_string_bytes;
     if (t.rng == 0) SeedRandom(t);
     p.owned_lanes.push_back(i);
     if (p.lane_start.size() < n) p.lane_start.resize(n, 0);
@@ -490,7 +495,7 @@ inline bool EnsureLane(ThreadState& t, LaneFailure* why) {
   return *why == LaneFailure::kNone;
 }
 
-uint32_t InternSlow(ThreadState& t, const Name& n, InternEntry& e) {
+[[gnu::noinline]] uint32_t InternSlow(ThreadState& t, const Name& n, InternEntry& e) {
   Process& p = P();
   std::lock_guard<std::mutex> lock(p.mu);
   if (p.seg == nullptr) return 0;
@@ -534,12 +539,12 @@ inline void Commit(ThreadState& t, uint64_t n) {
   t.lane->head.store(t.head, std::memory_order_release);
 }
 
-void CountDrop(ThreadState& t, uint64_t n, bool has_span_start) {
+[[gnu::noinline]] void CountDrop(ThreadState& t, uint64_t n, bool has_span_start) {
   bool too_big = n > t.capacity || n > abi::kMaxGroupRecords;
-  Bump(too_big ? t.lane->records_dropped_too_big : t.lane->records_dropped_full, n);
-  Bump(t.lane->groups_dropped);
+  Bump(too_big ? t.counters->records_dropped_too_big : t.counters->records_dropped_full, n);
+  Bump(t.counters->groups_dropped);
   if (has_span_start)
-    Bump(too_big ? t.lane->span_starts_dropped_too_big : t.lane->span_starts_dropped_full);
+    Bump(too_big ? t.counters->span_starts_dropped_too_big : t.counters->span_starts_dropped_full);
 }
 
 // ---- strings in records ----------------------------------------------------------------------
@@ -634,39 +639,70 @@ inline uint32_t AttrRecords(const Attr& a, uint32_t cap) {
   return 1 + abi::ContRecordsFor(len);
 }
 
-// Writes one Attr record (and its Cont records) at pos; returns the records used.
-uint32_t WriteAttr(ThreadState& t, uint64_t pos, uint64_t span_id, const Attr& a, uint8_t flags,
-                   uint16_t remaining, uint32_t cap) {
-  RawRecord* r = Slot(t, pos);
-  uint32_t key = InternId(t, a.key());
-  if (a.type() != Attr::kString) {
-    uint64_t num = 0;
-    abi::ValueType vt;
-    if (a.type() == Attr::kInt64) {
-      num = static_cast<uint64_t>(a.int_value());
-      vt = abi::ValueType::Int64;
-    } else if (a.type() == Attr::kDouble) {
-      double d = a.double_value();
-      memcpy(&num, &d, 8);
-      vt = abi::ValueType::Double;
-    } else {
-      num = a.bool_value() ? 1 : 0;
-      vt = abi::ValueType::Bool;
-    }
-    new (r) abi::AttrRecord(static_cast<uint8_t>(abi::RecordType::Attr), flags, remaining, key,
-                            span_id, num, static_cast<uint8_t>(vt), 0, 0, 0);
-    return 1;
-  }
+// Fills the fields of an Attr record in place. The generated mutators are plain stores, and
+// unlike the generated constructor they do not zero the 32 inline bytes first (only str_len of
+// them are meaningful to the reader).
+inline abi::AttrRecord* PutAttrHead(RawRecord* r, uint8_t flags, uint16_t remaining, uint32_t key,
+                                    uint64_t span_id, uint64_t num, abi::ValueType vt,
+                                    uint32_t str_len) {
+  auto* rec = reinterpret_cast<abi::AttrRecord*>(r->bytes);
+  rec->mutate_type(static_cast<uint8_t>(abi::RecordType::Attr));
+  rec->mutate_flags(flags);
+  rec->mutate_group_remaining(remaining);
+  rec->mutate_key_id(key);
+  rec->mutate_span_id(span_id);
+  rec->mutate_num(num);
+  rec->mutate_value_type(static_cast<uint8_t>(vt));
+  rec->mutate_reserved0(0);
+  rec->mutate_reserved1(0);
+  rec->mutate_str_len(str_len);
+  return rec;
+}
+
+// A string longer than the inline bytes: clipped if over the cap, continued in Cont records.
+[[gnu::noinline]] uint32_t WriteLongStringAttr(ThreadState& t, uint64_t pos, uint64_t span_id,
+                                               uint32_t key, std::string_view v, uint8_t flags,
+                                               uint16_t remaining, uint32_t cap) {
   StringPieces sp;
-  MakePieces(a.string_value(), cap, &sp);
-  uint8_t f = flags;
-  if (sp.n[1] != 0) f |= static_cast<uint8_t>(abi::AttrFlags::Clipped);
-  auto* rec = new (r) abi::AttrRecord(static_cast<uint8_t>(abi::RecordType::Attr), f, remaining,
-                                      key, span_id, 0, static_cast<uint8_t>(abi::ValueType::String),
-                                      0, 0, sp.total);
+  MakePieces(v, cap, &sp);
+  if (sp.n[1] != 0) flags |= static_cast<uint8_t>(abi::AttrFlags::Clipped);
+  abi::AttrRecord* rec = PutAttrHead(Slot(t, pos), flags, remaining, key, span_id, 0,
+                                     abi::ValueType::String, sp.total);
   WriteStringBody(t, pos, rec->mutable_inline_bytes()->Data(), sp,
                   static_cast<uint16_t>(remaining - 1));
   return 1 + abi::ContRecordsFor(sp.total);
+}
+
+// Writes one Attr record (and its Cont records) at pos; returns the records used.
+inline uint32_t WriteAttr(ThreadState& t, uint64_t pos, uint64_t span_id, const Attr& a,
+                          uint8_t flags, uint16_t remaining, uint32_t cap) {
+  RawRecord* r = Slot(t, pos);
+  const uint32_t key = InternId(t, a.key());
+  switch (a.type()) {
+    case Attr::kInt64:
+      PutAttrHead(r, flags, remaining, key, span_id, static_cast<uint64_t>(a.int_value()),
+                  abi::ValueType::Int64, 0);
+      return 1;
+    case Attr::kDouble: {
+      uint64_t bits;
+      double d = a.double_value();
+      memcpy(&bits, &d, 8);
+      PutAttrHead(r, flags, remaining, key, span_id, bits, abi::ValueType::Double, 0);
+      return 1;
+    }
+    case Attr::kBool:
+      PutAttrHead(r, flags, remaining, key, span_id, a.bool_value() ? 1 : 0, abi::ValueType::Bool, 0);
+      return 1;
+    case Attr::kString:
+      break;
+  }
+  const std::string_view v = a.string_value();
+  if (v.size() > abi::kInlineStringBytes)
+    return WriteLongStringAttr(t, pos, span_id, key, v, flags, remaining, cap);
+  abi::AttrRecord* rec = PutAttrHead(r, flags, remaining, key, span_id, 0, abi::ValueType::String,
+                                     static_cast<uint32_t>(v.size()));
+  memcpy(rec->mutable_inline_bytes()->Data(), v.data(), v.size());
+  return 1;
 }
 
 uint32_t AttrsRecords(Attrs attrs, uint32_t cap) {
@@ -685,7 +721,7 @@ void WriteAttrs(ThreadState& t, uint64_t pos, uint64_t span_id, Attrs attrs, uin
   }
 }
 
-inline uint32_t Cap() { return P().config.max_string_bytes; }
+inline uint32_t Cap() { return t_state.max_string_bytes; }
 
 }  // namespace
 
@@ -694,7 +730,7 @@ void ReleaseThreadLaneImpl() {
   if (t.lane == nullptr) return;
   Process& p = P();
   std::lock_guard<std::mutex> lock(p.mu);
-  abi::LaneWriter* w = t.lane;
+  abi::LaneCounters* w = t.counters;
   auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   p.retired.span_starts_committed += ld(w->span_starts_committed);
   p.retired.span_starts_dropped_full += ld(w->span_starts_dropped_full);
@@ -824,11 +860,11 @@ WriterStats GetWriterStats() noexcept {
     for (uint32_t i : p.owned_lanes) {
       abi::LaneSlot* ls = p.seg->lane_slot(i);
       auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-      s.span_starts_committed += ld(ls->writer.span_starts_committed);
-      s.span_starts_dropped_full += ld(ls->writer.span_starts_dropped_full);
-      s.span_starts_dropped_too_big += ld(ls->writer.span_starts_dropped_too_big);
-      s.spans_head_sampled_out += ld(ls->writer.spans_head_sampled_out);
-      s.records_dropped += ld(ls->writer.records_dropped_full) + ld(ls->writer.records_dropped_too_big);
+      s.span_starts_committed += ld(ls->counters.span_starts_committed);
+      s.span_starts_dropped_full += ld(ls->counters.span_starts_dropped_full);
+      s.span_starts_dropped_too_big += ld(ls->counters.span_starts_dropped_too_big);
+      s.spans_head_sampled_out += ld(ls->counters.spans_head_sampled_out);
+      s.records_dropped += ld(ls->counters.records_dropped_full) + ld(ls->counters.records_dropped_too_big);
       s.records_committed += ld(ls->writer.head) - p.lane_start[i];
     }
   }
@@ -848,7 +884,7 @@ namespace {
 
 inline void CountSampledOut(ThreadState& t) {
   if (t.lane != nullptr) {
-    internal::Bump(t.lane->spans_head_sampled_out);
+    internal::Bump(t.counters->spans_head_sampled_out);
   } else {
     internal::P().sampled_out_no_lane.fetch_add(1, std::memory_order_relaxed);
   }
@@ -856,50 +892,22 @@ inline void CountSampledOut(ThreadState& t) {
 
 }  // namespace
 
-Span::Span(Name name, Kind kind, Suffix suffix) noexcept {
-  Start(name, kind, nullptr, suffix, {}, kScoped);
-}
-Span::Span(Name name, Kind kind, Attrs attrs) noexcept {
-  Start(name, kind, nullptr, Suffix(), attrs, kScoped);
-}
-Span::Span(Name name, Kind kind, Suffix suffix, Attrs attrs) noexcept {
-  Start(name, kind, nullptr, suffix, attrs, kScoped);
-}
-Span::Span(Name name, Kind kind, const SpanContext& parent, Suffix suffix, Attrs attrs,
-           Mode mode) noexcept {
-  Start(name, kind, &parent, suffix, attrs, mode);
-}
-
 Span::Span(Span&& o) noexcept
     : ctx_(o.ctx_), prev_(o.prev_), owner_(o.owner_), state_(o.state_), status_(o.status_) {
   o.state_ = kEnded;
   o.owner_ = nullptr;
 }
 
-void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& suffix,
-                 Attrs attrs, Mode mode) noexcept {
-  using namespace internal;
-  if (__builtin_expect(!g_enabled.load(std::memory_order_relaxed), 0)) {
-    state_ = kEnded;  // tracing off: one relaxed load and a branch
-    return;
-  }
-  ThreadState& t = t_state;
-  const SpanContext& par = parent != nullptr ? *parent : t.current;
-  uint8_t flags = static_cast<uint8_t>(abi::SpanFlags::Sampled);
-  if (par.valid() && !par.remote) {
-    if (!par.sampled()) {
-      // Unsampled child of a local parent: record nothing, keep the parent as context.
-      CountSampledOut(t);
-      ctx_ = par;
-      state_ = kNotRecording;
-      owner_ = nullptr;
-      return;
-    }
-    ctx_.trace_id_hi = par.trace_id_hi;
-    ctx_.trace_id_lo = par.trace_id_lo;
-    ctx_.trace_flags = par.trace_flags;
-  } else {
-    // A root, or a child of a remote parent (explicit, or TRACEPARENT): the sampler decides.
+using namespace internal;  // this file is the writer: its helpers are used unqualified below
+
+// The slow and rare paths of a span start, kept out of line so that the common case (a child of
+// a local, sampled parent, on a thread that owns a lane) stays a short straight line of code.
+struct Span::Impl {
+  // A root or a child of a remote parent: runs the sampler. Returns false if the span is not
+  // sampled (it is then fully set up as a non-recording span).
+  [[gnu::noinline]] static bool BeginRoot(Span& s, ThreadState& t, const SpanContext& par,
+                                          Mode mode, uint8_t* flags, uint64_t* parent_id) {
+    using namespace internal;
     EnsureEnv();
     const Process& p = P();
     // acquire: pairs with the release in ReadEnvLocked / SetInheritedParent.
@@ -909,87 +917,149 @@ void Span::Start(Name name, Kind kind, const SpanContext* parent, const Suffix& 
     const Sampler sampler = Sampler::Unpack(p.sampler.load(std::memory_order_relaxed));
     bool sampled;
     if (remote.valid()) {
-      ctx_.trace_id_hi = remote.trace_id_hi;
-      ctx_.trace_id_lo = remote.trace_id_lo;
+      s.ctx_.trace_id_hi = remote.trace_id_hi;
+      s.ctx_.trace_id_lo = remote.trace_id_lo;
       sampled = sampler.parent_based ? remote.sampled() : sampler.Decide(remote.trace_id_lo);
-      flags |= static_cast<uint8_t>(abi::SpanFlags::ParentRemote);
+      *flags |= static_cast<uint8_t>(abi::SpanFlags::ParentRemote);
+      *parent_id = remote.span_id;
     } else {
-      ctx_.trace_id_hi = NonZeroRandom(t);
-      ctx_.trace_id_lo = NonZeroRandom(t);
-      sampled = sampler.Decide(ctx_.trace_id_lo);
+      s.ctx_.trace_id_hi = NonZeroRandom(t);
+      s.ctx_.trace_id_lo = NonZeroRandom(t);
+      sampled = sampler.Decide(s.ctx_.trace_id_lo);
+      *parent_id = 0;
     }
-    ctx_.trace_flags = sampled ? 1 : 0;
-    if (!sampled) {
-      CountSampledOut(t);
-      ctx_.span_id = NonZeroRandom(t);
-      ctx_.remote = false;
-      state_ = kNotRecording;
-      if (mode == kScoped) {
-        prev_ = t.current;
-        t.current = ctx_;
-        owner_ = &t;
-      } else {
-        owner_ = nullptr;
-      }
-      return;
+    s.ctx_.trace_flags = sampled ? 1 : 0;
+    if (sampled) return true;
+    CountSampledOut(t);
+    s.ctx_.span_id = NonZeroRandom(t);
+    s.ctx_.remote = false;
+    s.state_ = kNotRecording;
+    if (mode == kScoped) {
+      s.prev_ = t.current;
+      t.current = s.ctx_;
+      s.owner_ = &t;
+    }
+    return false;
+  }
+
+  // No lane could be had: count why; the span stays a valid, sampled parent for its children.
+  [[gnu::noinline]] static void NoLane(Span& s, LaneFailure why) {
+    using namespace internal;
+    Process& p = P();
+    auto& c = why == LaneFailure::kNoSegment ? p.dropped_no_segment : p.dropped_no_lane;
+    c.fetch_add(1, std::memory_order_relaxed);
+    if (p.ps != nullptr) {
+      auto& pc = why == LaneFailure::kNoSegment ? p.ps->span_starts_dropped_no_segment
+                                                : p.ps->span_starts_dropped_no_lane;
+      pc.fetch_add(1, std::memory_order_relaxed);
+    }
+    s.state_ = kNotRecording;
+  }
+
+  [[gnu::noinline]] static void Drop(Span& s, ThreadState& t, uint64_t n) {
+    CountDrop(t, n, true);
+    s.state_ = kNotRecording;
+  }
+
+  [[gnu::noinline]] static void SuffixValue(ThreadState& t, const Suffix& suffix, uint64_t* value,
+                                            uint8_t* len) {
+    switch (suffix.type()) {
+      case Suffix::kNone: break;
+      case Suffix::kInt: *value = static_cast<uint64_t>(suffix.int_value()); break;
+      case Suffix::kInterned: *value = InternId(t, suffix.name()); break;
+      case Suffix::kInline:
+        *len = static_cast<uint8_t>(suffix.name().size() < 8 ? suffix.name().size() : 8);
+        memcpy(value, suffix.name().data(), *len);
+        break;
     }
   }
-  // Read the parent's id before this span becomes current: `par` may alias t.current.
-  const SpanContext* inherited = P().inherited_parent.load(std::memory_order_acquire);
-  const uint64_t parent_id = par.valid() ? par.span_id : inherited ? inherited->span_id : 0;
+
+  // The start record and its attribute records as one group.
+  [[gnu::noinline]] static void WriteWithAttrs(Span& s, ThreadState& t, const Name& name,
+                                               Kind kind, const Suffix& suffix, Attrs attrs,
+                                               uint8_t flags, uint64_t parent_id) {
+    const uint32_t cap = t.max_string_bytes;
+    const uint32_t attr_records = AttrsRecords(attrs, cap);
+    const uint64_t n = 1 + attr_records;
+    const uint64_t ts = ReadTicks(t);
+    if (!Reserve(t, n) || n > abi::kMaxGroupRecords) {
+      Drop(s, t, n);
+      return;
+    }
+    uint64_t suffix_value = 0;
+    uint8_t suffix_len = 0;
+    if (suffix.type() != Suffix::kNone) SuffixValue(t, suffix, &suffix_value, &suffix_len);
+    const uint64_t pos = t.head;
+    new (Slot(t, pos)) abi::SpanStartRecord(
+        static_cast<uint8_t>(abi::RecordType::SpanStart), flags, static_cast<uint16_t>(n - 1),
+        InternId(t, name), ts, s.ctx_.trace_id_hi, s.ctx_.trace_id_lo, s.ctx_.span_id,
+        parent_id, suffix_value, static_cast<uint8_t>(kind),
+        static_cast<uint8_t>(suffix.type()), suffix_len, 0, 0);
+    WriteAttrs(t, pos + 1, s.ctx_.span_id, attrs, 0, attr_records - 1, cap);
+    Commit(t, n);
+    Bump(t.counters->span_starts_committed);
+  }
+};
+
+void Span::Start(const Name& name, Kind kind, const SpanContext* parent, const Suffix& suffix,
+                 Attrs attrs, Mode mode) noexcept {
+  using namespace internal;
+  ThreadState& t = t_state;
+  const SpanContext& par = parent != nullptr ? *parent : t.current;
+  uint8_t flags = static_cast<uint8_t>(abi::SpanFlags::Sampled);
+  uint64_t parent_id;
+  if (__builtin_expect(par.span_id != 0 && !par.remote, 1) &&
+      (par.trace_id_hi | par.trace_id_lo) != 0) {
+    if (__builtin_expect(!par.sampled(), 0)) {
+      // Unsampled child of a local parent: record nothing, keep the parent as context.
+      CountSampledOut(t);
+      ctx_ = par;
+      state_ = kNotRecording;
+      return;
+    }
+    ctx_.trace_id_hi = par.trace_id_hi;
+    ctx_.trace_id_lo = par.trace_id_lo;
+    ctx_.trace_flags = par.trace_flags;
+    parent_id = par.span_id;  // read before this span becomes current: `par` may alias it
+  } else if (!Impl::BeginRoot(*this, t, par, mode, &flags, &parent_id)) {
+    return;
+  }
   ctx_.span_id = NonZeroRandom(t);
   ctx_.remote = false;
   if (mode == kScoped) {
     prev_ = t.current;
     t.current = ctx_;
     owner_ = &t;
-  } else {
-    owner_ = nullptr;
   }
   state_ = kRecording;
-
-  LaneFailure why = LaneFailure::kNone;
+  LaneFailure why;
   if (__builtin_expect(!EnsureLane(t, &why), 0)) {
-    auto& c = why == LaneFailure::kNoSegment ? P().dropped_no_segment : P().dropped_no_lane;
-    c.fetch_add(1, std::memory_order_relaxed);
-    if (why == LaneFailure::kNoLane && P().ps != nullptr)
-      P().ps->span_starts_dropped_no_lane.fetch_add(1, std::memory_order_relaxed);
-    if (why == LaneFailure::kNoSegment && P().ps != nullptr)
-      P().ps->span_starts_dropped_no_segment.fetch_add(1, std::memory_order_relaxed);
-    state_ = kNotRecording;  // children still get a valid, sampled parent context
+    Impl::NoLane(*this, why);
     return;
   }
-  uint32_t cap = Cap();
-  uint32_t attr_records = attrs.size() == 0 ? 0 : AttrsRecords(attrs, cap);
-  uint64_t n = 1 + attr_records;
-  uint64_t ts = ReadTicks(t);
-  if (__builtin_expect(!Reserve(t, n) || n > abi::kMaxGroupRecords, 0)) {
-    CountDrop(t, n, true);
-    state_ = kNotRecording;
+  if (attrs.size() != 0) {
+    Impl::WriteWithAttrs(*this, t, name, kind, suffix, attrs, flags, parent_id);
     return;
   }
-  uint32_t name_id = InternId(t, name);
+  const uint32_t name_id = InternId(t, name);
   uint64_t suffix_value = 0;
   uint8_t suffix_len = 0;
-  switch (suffix.type()) {
-    case Suffix::kNone: break;
-    case Suffix::kInt: suffix_value = static_cast<uint64_t>(suffix.int_value()); break;
-    case Suffix::kInterned: suffix_value = InternId(t, suffix.name()); break;
-    case Suffix::kInline: {
-      suffix_len = static_cast<uint8_t>(suffix.name().size() < 8 ? suffix.name().size() : 8);
-      memcpy(&suffix_value, suffix.name().data(), suffix_len);
-      break;
-    }
+  if (suffix.type() == Suffix::kInt) {
+    suffix_value = static_cast<uint64_t>(suffix.int_value());
+  } else if (suffix.type() != Suffix::kNone) {
+    Impl::SuffixValue(t, suffix, &suffix_value, &suffix_len);
   }
-  uint64_t pos = t.head;
-  new (Slot(t, pos)) abi::SpanStartRecord(
-      static_cast<uint8_t>(abi::RecordType::SpanStart), flags, static_cast<uint16_t>(n - 1),
-      name_id, ts, ctx_.trace_id_hi, ctx_.trace_id_lo, ctx_.span_id,
-      parent_id, suffix_value, static_cast<uint8_t>(kind),
+  const uint64_t ts = ReadTicks(t);
+  if (__builtin_expect(!Reserve(t, 1), 0)) {
+    Impl::Drop(*this, t, 1);
+    return;
+  }
+  new (Slot(t, t.head)) abi::SpanStartRecord(
+      static_cast<uint8_t>(abi::RecordType::SpanStart), flags, 0, name_id, ts, ctx_.trace_id_hi,
+      ctx_.trace_id_lo, ctx_.span_id, parent_id, suffix_value, static_cast<uint8_t>(kind),
       static_cast<uint8_t>(suffix.type()), suffix_len, 0, 0);
-  if (attr_records != 0) WriteAttrs(t, pos + 1, ctx_.span_id, attrs, 0, attr_records - 1, cap);
-  Commit(t, n);
-  Bump(t.lane->span_starts_committed);
+  Commit(t, 1);
+  Bump(t.counters->span_starts_committed);
 }
 
 void Span::SetAttr(const Attr& a) noexcept { Set({a}); }

@@ -146,19 +146,19 @@ void SegmentReader::ProbeLiveness() {
 
 void SegmentReader::FreeLane(uint32_t i) {
   abi::LaneSlot* ls = seg_->lane_slot(i);
-  stats_.writer_span_starts_committed += Ld(ls->writer.span_starts_committed);
-  stats_.writer_records_dropped_full += Ld(ls->writer.records_dropped_full);
-  stats_.writer_records_dropped_too_big += Ld(ls->writer.records_dropped_too_big);
-  stats_.writer_span_starts_dropped_full += Ld(ls->writer.span_starts_dropped_full);
-  stats_.writer_span_starts_dropped_too_big += Ld(ls->writer.span_starts_dropped_too_big);
-  stats_.writer_spans_head_sampled_out += Ld(ls->writer.spans_head_sampled_out);
+  stats_.writer_span_starts_committed += Ld(ls->counters.span_starts_committed);
+  stats_.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
+  stats_.writer_records_dropped_too_big += Ld(ls->counters.records_dropped_too_big);
+  stats_.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
+  stats_.writer_span_starts_dropped_too_big += Ld(ls->counters.span_starts_dropped_too_big);
+  stats_.writer_spans_head_sampled_out += Ld(ls->counters.spans_head_sampled_out);
   // Counters are folded in; zero them so Collect() never counts a freed lane twice.
-  ls->writer.span_starts_committed.store(0, std::memory_order_relaxed);
-  ls->writer.records_dropped_full.store(0, std::memory_order_relaxed);
-  ls->writer.records_dropped_too_big.store(0, std::memory_order_relaxed);
-  ls->writer.span_starts_dropped_full.store(0, std::memory_order_relaxed);
-  ls->writer.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
-  ls->writer.spans_head_sampled_out.store(0, std::memory_order_relaxed);
+  ls->counters.span_starts_committed.store(0, std::memory_order_relaxed);
+  ls->counters.records_dropped_full.store(0, std::memory_order_relaxed);
+  ls->counters.records_dropped_too_big.store(0, std::memory_order_relaxed);
+  ls->counters.span_starts_dropped_full.store(0, std::memory_order_relaxed);
+  ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
+  ls->counters.spans_head_sampled_out.store(0, std::memory_order_relaxed);
   hold_passes_[i] = 0;
   // release: our reads of the lane happen before a new owner's writes (it acquires the state).
   ls->entry.state.store(abi::kLaneFree, std::memory_order_release);
@@ -329,12 +329,12 @@ DrainStats SegmentReader::Collect() const {
     abi::LaneSlot* ls = seg_->lane_slot(i);
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
-    s.writer_span_starts_committed += Ld(ls->writer.span_starts_committed);
-    s.writer_records_dropped_full += Ld(ls->writer.records_dropped_full);
-    s.writer_records_dropped_too_big += Ld(ls->writer.records_dropped_too_big);
-    s.writer_span_starts_dropped_full += Ld(ls->writer.span_starts_dropped_full);
-    s.writer_span_starts_dropped_too_big += Ld(ls->writer.span_starts_dropped_too_big);
-    s.writer_spans_head_sampled_out += Ld(ls->writer.spans_head_sampled_out);
+    s.writer_span_starts_committed += Ld(ls->counters.span_starts_committed);
+    s.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
+    s.writer_records_dropped_too_big += Ld(ls->counters.records_dropped_too_big);
+    s.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
+    s.writer_span_starts_dropped_too_big += Ld(ls->counters.span_starts_dropped_too_big);
+    s.writer_spans_head_sampled_out += Ld(ls->counters.spans_head_sampled_out);
   }
   for (uint32_t p = 0; p < h_->process_slot_count; ++p) {
     abi::ProcessSlot* ps = seg_->process_slot(p);

@@ -166,7 +166,7 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     uint64_t fill = head > tail ? head - tail : 0;
     if (fill > h->lane_capacity_records) fill = h->lane_capacity_records;  // torn or hostile
     s.reader_lag_records += fill;
-    const abi::LaneWriter& w = slot->writer;
+    const abi::LaneCounters& w = slot->counters;
     s.dropped.full += w.span_starts_dropped_full.load(std::memory_order_relaxed);
     s.dropped.too_big += w.span_starts_dropped_too_big.load(std::memory_order_relaxed);
     s.dropped.sampled_out += w.spans_head_sampled_out.load(std::memory_order_relaxed);

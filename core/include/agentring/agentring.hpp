@@ -20,6 +20,7 @@
 #ifndef AGENTRING_AGENTRING_HPP_
 #define AGENTRING_AGENTRING_HPP_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -214,7 +215,9 @@ void ReleaseThreadLane() noexcept;
 
 namespace internal {
 struct ThreadState;
-}
+// Run-time switch (SetEnabled); read inline by every span with one relaxed load.
+extern std::atomic<bool> g_enabled;
+}  // namespace internal
 
 #ifndef AGENTRING_DISABLE
 
@@ -225,13 +228,25 @@ class Span {
  public:
   enum Mode : uint8_t { kScoped = 0, kDetached = 1 };
 
-  explicit Span(Name name, Kind kind = Kind::kCustom, Suffix suffix = Suffix()) noexcept;
-  Span(Name name, Kind kind, Attrs attrs) noexcept;
-  Span(Name name, Kind kind, Suffix suffix, Attrs attrs) noexcept;
+  // The constructors and the destructor are inline: a disabled span is one relaxed load and a
+  // branch, and the name and suffix reach the out-of-line part by reference, not copied.
+  explicit Span(Name name, Kind kind = Kind::kCustom, Suffix suffix = Suffix()) noexcept {
+    if (Enabled()) Start(name, kind, nullptr, suffix, {}, kScoped);
+  }
+  Span(Name name, Kind kind, Attrs attrs) noexcept {
+    if (Enabled()) Start(name, kind, nullptr, Suffix(), attrs, kScoped);
+  }
+  Span(Name name, Kind kind, Suffix suffix, Attrs attrs) noexcept {
+    if (Enabled()) Start(name, kind, nullptr, suffix, attrs, kScoped);
+  }
   // Explicit parent (work handed to another thread or process).
   Span(Name name, Kind kind, const SpanContext& parent, Suffix suffix = Suffix(),
-       Attrs attrs = {}, Mode mode = kScoped) noexcept;
-  ~Span() { End(); }
+       Attrs attrs = {}, Mode mode = kScoped) noexcept {
+    if (Enabled()) Start(name, kind, &parent, suffix, attrs, mode);
+  }
+  ~Span() {
+    if (state_ != kEnded) End();
+  }
 
   Span(const Span&) = delete;
   Span& operator=(const Span&) = delete;
@@ -259,8 +274,12 @@ class Span {
 
  private:
   enum State : uint8_t { kEnded = 0, kRecording = 1, kNotRecording = 2 };
-  void Start(Name name, Kind kind, const SpanContext* parent, const Suffix& suffix, Attrs attrs,
-             Mode mode) noexcept;
+  static bool Enabled() noexcept {
+    return __builtin_expect(internal::g_enabled.load(std::memory_order_relaxed), 1);
+  }
+  void Start(const Name& name, Kind kind, const SpanContext* parent, const Suffix& suffix,
+             Attrs attrs, Mode mode) noexcept;
+  struct Impl;  // the out-of-line slow paths (writer.cc)
   void SetAttr(const Attr& a) noexcept;
 
   SpanContext ctx_;

@@ -13,9 +13,10 @@
 //                       |   line 3  segment counters (writers)     |
 //   lane_table_offset   +------------------------------------------+
 //                       | LaneSlot[lane_count]     256 B each      |  per lane: ownership line,
-//                       |   line 0  LaneEntry  (claim, owner)      |  writer line (head, counters),
-//                       |   line 1  LaneWriter (head, counters)    |  reader line (tail)
+//                       |   line 0  LaneEntry  (claim, owner)      |  writer line (head alone),
+//                       |   line 1  LaneWriter (head)              |  reader line (tail), counters
 //                       |   line 2  LaneReader (tail)              |
+//                       |   line 3  LaneCounters (writer's drops)  |
 //   process_table_off   +------------------------------------------+
 //                       | ProcessSlot[process_slot_count] 128 B    |  one per attached process
 //   string_area_offset  +------------------------------------------+
@@ -167,11 +168,17 @@ struct alignas(kCacheLine) LaneEntry {
   uint64_t reserved1[4];
 };
 
-// Line 1: written only by the owning writer thread. `head` is its publication point; the counters
-// are plain relaxed load/store pairs (single writer), read relaxed by the reader and by stats.
+// Line 1: written only by the owning writer thread: its publication point, alone on its line
+// (the reader polls it; nothing else the writer stores per span may share that line).
 struct alignas(kCacheLine) LaneWriter {
   std::atomic<uint64_t> head;          // release: publishes records [tail, head); pairs with the
                                        // acquire in LaneDrainer::Poll
+  uint64_t reserved[7];
+};
+
+// Line 3: the owning writer's counters: plain relaxed load/store pairs (single writer), read
+// relaxed by the reader when it frees the lane and by stats tools, never polled.
+struct alignas(kCacheLine) LaneCounters {
   std::atomic<uint64_t> span_starts_committed;
   std::atomic<uint64_t> span_starts_dropped_full;
   std::atomic<uint64_t> span_starts_dropped_too_big;
@@ -179,6 +186,7 @@ struct alignas(kCacheLine) LaneWriter {
   std::atomic<uint64_t> records_dropped_too_big;
   std::atomic<uint64_t> spans_head_sampled_out;
   std::atomic<uint64_t> groups_dropped;  // every dropped group, any reason
+  uint64_t reserved;
 };
 
 // Line 2: written only by the reader.
@@ -192,7 +200,7 @@ struct alignas(kCacheLine) LaneSlot {
   LaneEntry entry;
   LaneWriter writer;
   LaneReader reader;
-  uint8_t padding[kLaneSlotBytes - 3 * kCacheLine];
+  LaneCounters counters;
 };
 
 // ---- Process table ---------------------------------------------------------------------------
@@ -247,12 +255,13 @@ static_assert(offsetof(SegmentHeader, creator_uid) == 128 - 8);
 static_assert(offsetof(SegmentHeader, reader_pid) == 2 * kCacheLine);
 static_assert(offsetof(SegmentHeader, processes_refused_no_slot) == 3 * kCacheLine);
 static_assert(sizeof(LaneEntry) == kCacheLine && sizeof(LaneWriter) == kCacheLine &&
-              sizeof(LaneReader) == kCacheLine);
+              sizeof(LaneReader) == kCacheLine && sizeof(LaneCounters) == kCacheLine);
 static_assert(sizeof(LaneSlot) == kLaneSlotBytes && alignof(LaneSlot) == kCacheLine);
 static_assert(offsetof(LaneSlot, writer) == kCacheLine);   // writer and reader words on
 static_assert(offsetof(LaneSlot, reader) == 2 * kCacheLine);  // different cache lines
 static_assert(offsetof(LaneEntry, process_slot) == 4 && offsetof(LaneEntry, claimed_unix_ns) == 24);
-static_assert(offsetof(LaneWriter, head) == 0 && offsetof(LaneWriter, groups_dropped) == 56);
+static_assert(offsetof(LaneSlot, counters) == 3 * kCacheLine);
+static_assert(offsetof(LaneWriter, head) == 0 && offsetof(LaneCounters, groups_dropped) == 48);
 static_assert(sizeof(ProcessSlot) == kProcessSlotBytes);
 static_assert(offsetof(ProcessSlot, strings_used_bytes) == 24);
 static_assert(offsetof(ProcessSlot, span_starts_dropped_no_lane) == kCacheLine);
