@@ -8,7 +8,8 @@ out=out/bench
 mkdir -p "$out"
 for suite in writer_bench; do
   "$build/bin/$suite" --benchmark_out="$out/$suite.json" --benchmark_out_format=json \
-    --benchmark_min_time=${BENCH_MIN_TIME:-0.5} ${BENCH_ARGS:-} >/dev/null
+    --benchmark_min_time=${BENCH_MIN_TIME:-0.3} --benchmark_repetitions=${BENCH_REPS:-5} \
+    ${BENCH_ARGS:-} >/dev/null
   python3 - "$out/$suite.json" <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))

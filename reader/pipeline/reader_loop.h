@@ -35,6 +35,8 @@ struct ReaderOptions {
   int64_t exit_when_idle_ms = -1;  // < 0: run until signalled
   uint64_t shutdown_timeout_ms = 30000;
   uint32_t idle_sleep_us = 1000;   // sleep between passes that found nothing
+  uint32_t batch_records = 1024;   // a pass that drained fewer records than this …
+  uint32_t batch_wait_us = 100;    // … waits this long before the next one
   // Spans queued between the pipeline thread and the export thread. When full, the pipeline
   // waits (back-pressure): the exporters here are local files, which cannot be "down".
   uint64_t export_queue_spans = 262144;
@@ -59,6 +61,9 @@ class ReaderLoop {
   SegmentReader& drain() { return *drain_; }
   const TraceAssembler& assembler() const { return *assembler_; }
   uint64_t export_failures() const { return export_failures_.load(); }
+  // True when shutdown gave up on a stuck exporter: the process must exit without destroying
+  // this object (the abandoned export thread still uses it).
+  bool export_abandoned() const { return spans_lost_shutdown_timeout_ != 0 || abandoned_; }
 
  private:
   ReaderLoop() = default;
@@ -76,6 +81,10 @@ class ReaderLoop {
   std::mutex mu_;
   std::condition_variable cv_;       // queue not empty, or stopping
   std::condition_variable space_cv_; // queue has room
+  std::condition_variable done_cv_;  // the export thread delivered everything and stopped
+  bool export_done_ = false;
+  uint64_t spans_lost_shutdown_timeout_ = 0;
+  bool abandoned_ = false;
   std::deque<TraceBatch> queue_;
   uint64_t queued_spans_ = 0;
   std::atomic<uint64_t> queue_high_water_spans_{0};

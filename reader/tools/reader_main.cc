@@ -7,6 +7,7 @@
 // Exit status: 0 after a clean shutdown (SIGTERM, SIGINT, idle), 1 on a fatal error (missing or
 // incompatible segment, another reader, unwritable output), 2 on a usage error.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/program_options.hpp>
@@ -123,5 +124,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "agentring-reader: %s\n", error.c_str());
     return 1;
   }
-  return loop->Run(&g_stop);
+  int rc = loop->Run(&g_stop);
+  if (loop->export_abandoned()) {
+    fflush(stdout);
+    _exit(rc);  // an exporter thread is stuck in write(): do not destroy what it uses
+  }
+  return rc;
 }
