@@ -72,7 +72,7 @@ void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanD
       }
       if (root && !t->root_ended) {
         t->root_ended = true;
-        t->root_end_pass = pass_;
+        t->root_end_pass = pass_ + 1;  // the pass in progress (EndPass(pass_) was the last)
         t->root_end_mono_ns = MonoNow();
       }
       if (!t->queued && (t->root_ended || t->emitted)) {
@@ -188,7 +188,7 @@ void TraceAssembler::CloseIncomplete(SpanData* s, Trace* t, const char* reason,
   ++stats_.spans_incomplete;
   if (s->parent_span_id == 0 && !t->root_ended) {
     t->root_ended = true;
-    t->root_end_pass = pass_;
+    t->root_end_pass = pass_ + 1;  // the pass in progress (EndPass(pass_) was the last)
     t->root_end_mono_ns = MonoNow();
   }
 }

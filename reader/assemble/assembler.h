@@ -82,7 +82,7 @@ class TraceAssembler : public GroupSink {
   // Traces already sent in full, remembered for late spans until their expiry.
   std::unordered_map<TraceId, uint64_t, TraceIdHash> recent_;
   std::deque<std::pair<uint64_t, TraceId>> recent_expiry_;
-  uint64_t pass_ = 0;
+  uint64_t pass_ = 0;  // the last pass EndPass was called for; groups arrive during pass_ + 1
   AssemblerStats stats_;
 };
 
