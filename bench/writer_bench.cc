@@ -90,7 +90,7 @@ class DrainedSegment {
     struct Off { std::atomic<bool>* f; ~Off() { f->store(false); } } off{&draining_};
     for (;;) {
       bool drained = true;
-      for (uint32_t i = 0; i < view_->header()->lane_count; ++i) {
+      for (uint32_t i = 0; i < view_->lane_count(); ++i) {
         auto* ls = view_->lane_slot(i);
         if (ls->writer.head.load(std::memory_order_acquire) !=
             ls->reader.tail.load(std::memory_order_acquire))

@@ -173,6 +173,17 @@ std::unique_ptr<SegmentMap> SegmentMap::Open(std::string_view segment, OpenStatu
       *error = "segment '" + m->name_ + "': " + why;
       return nullptr;
     }
+    // Copy the geometry CheckHeader just validated; re-check it (the header may change under
+    // us) and derive the layout from the copy, never from the header again.
+    const abi::SegmentHeader& h = *m->header_;
+    m->geometry_ = abi::Geometry{h.lane_count, h.lane_capacity_records, h.process_slot_count,
+                                 h.string_block_bytes};
+    m->layout_ = abi::ComputeLayout(m->geometry_);
+    if (m->geometry_.Validate() != nullptr || m->layout_.total_bytes > size) {
+      *status = OpenStatus::kIncompatible;
+      *error = "segment '" + m->name_ + "': header changed while it was being opened";
+      return nullptr;
+    }
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::not_found_error) {
       *status = OpenStatus::kMissing;
@@ -224,6 +235,8 @@ std::unique_ptr<SegmentMap> SegmentMap::Create(std::string_view segment,
       m->base_ = static_cast<uint8_t*>(impl->region.get_address());
       m->size_ = layout.total_bytes;
       m->header_ = reinterpret_cast<abi::SegmentHeader*>(m->base_);
+      m->geometry_ = opts.geometry;
+      m->layout_ = layout;
       InitHeader(m->header_, opts, layout);
       // release: publishes every header field written above; pairs with the acquire in
       // CheckHeader.

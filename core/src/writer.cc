@@ -374,7 +374,7 @@ bool AttachLocked(Process& p) {
     return false;
   }
   abi::SegmentHeader* h = seg->header();
-  for (uint32_t i = 0; i < h->process_slot_count; ++i) {
+  for (uint32_t i = 0; i < seg->process_slot_count(); ++i) {
     if (!seg->TryLockByte(abi::kProcessLockBase + i, true)) continue;  // a live process owns it
     abi::ProcessSlot* ps = seg->process_slot(i);
     uint32_t expected = abi::kProcessFree;
@@ -396,7 +396,7 @@ bool AttachLocked(Process& p) {
     p.slot = i;
     p.ps = ps;
     p.strings = seg->string_block(i);
-    p.strings_cap = h->string_block_bytes;
+    p.strings_cap = seg->string_block_bytes();
     p.strings_used = abi::kFirstStringOffset;
     madvise(p.strings, p.strings_cap, MADV_POPULATE_WRITE);
     p.interned.clear();
@@ -443,7 +443,7 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
   }
   SegmentMap& seg = *p.seg;
   abi::SegmentHeader* h = seg.header();
-  uint32_t n = h->lane_count;
+  uint32_t n = seg.lane_count();
   uint32_t start = static_cast<uint32_t>(Gettid()) % n;
   for (uint32_t k = 0; k < n; ++k) {
     uint32_t i = (start + k) % n;
@@ -470,7 +470,7 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     ls->entry.claim_count += 1;
     ls->entry.claimed_unix_ns = NowUnixNs();
     uint8_t* records = seg.lane_records(i);
-    uint64_t bytes = uint64_t{h->lane_capacity_records} * abi::kRecordBytes;
+    uint64_t bytes = uint64_t{seg.lane_capacity_records()} * abi::kRecordBytes;
     if (madvise(records, bytes, MADV_POPULATE_WRITE) != 0) {
       // Older kernels: touch every page with a write that changes nothing.
       for (uint64_t off = 0; off < bytes; off += abi::kPageBytes)
@@ -484,7 +484,7 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     t.lane = &ls->writer;
     t.counters = &ls->counters;
     t.ring = reinterpret_cast<RawRecord*>(records);
-    t.capacity = h->lane_capacity_records;
+    t.capacity = seg.lane_capacity_records();
     t.mask = t.capacity - 1;
     t.head = tail;
     t.tail = &ls->reader.tail;
@@ -589,8 +589,8 @@ void MakePieces(std::string_view s, uint32_t cap, StringPieces* out) {
   uint32_t marker_max = 40;
   uint32_t budget = cap > marker_max ? cap - marker_max : 0;
   size_t head = CodePointStart(s, budget * 7 / 10);
+  // The tail gets what the head left of the budget, rounded forward to a code point (never over).
   size_t tail_start = s.size() - (budget - head);
-  if (tail_start < s.size()) tail_start = CodePointStart(s, tail_start);
   while (tail_start < s.size() && (static_cast<uint8_t>(s[tail_start]) & 0xC0) == 0x80) ++tail_start;
   if (tail_start < head) tail_start = head;
   size_t elided = tail_start - head;
@@ -646,11 +646,15 @@ void WriteStringBody(ThreadState& t, uint64_t first, uint8_t* inline_bytes,
   }
 }
 
+// Records an attribute takes. A string over the cap is sized by MakePieces itself, the same
+// function that writes it, so what is reserved is exactly what is written.
 inline uint32_t AttrRecords(const Attr& a, uint32_t cap) {
   if (a.type() != Attr::kString) return 1;
   size_t n = a.string_value().size();
-  uint32_t len = n <= cap ? static_cast<uint32_t>(n) : cap;
-  return 1 + abi::ContRecordsFor(len);
+  if (n <= cap) return 1 + abi::ContRecordsFor(static_cast<uint32_t>(n));
+  StringPieces sp;
+  MakePieces(a.string_value(), cap, &sp);
+  return 1 + abi::ContRecordsFor(sp.total);
 }
 
 // Fills the fields of an Attr record in place. The generated mutators are plain stores, and
@@ -738,6 +742,14 @@ void WriteAttrs(ThreadState& t, uint64_t pos, uint64_t span_id, Attrs attrs, uin
 inline uint32_t Cap() { return t_state.max_string_bytes; }
 
 }  // namespace
+
+void SetMaxStringBytesForTesting(uint32_t bytes) noexcept {
+  if (bytes < 64 || bytes > WriterConfig::kMaxStringBytesLimit) return;
+  EnsureEnv();
+  std::lock_guard<std::mutex> lock(P().mu);
+  P().config.max_string_bytes = bytes;
+  t_state.max_string_bytes = bytes;
+}
 
 void ReleaseThreadLaneImpl() {
   ThreadState& t = t_state;
@@ -900,7 +912,9 @@ inline void CountSampledOut(ThreadState& t) {
   if (t.lane != nullptr) {
     internal::Bump(t.counters->spans_head_sampled_out);
   } else {
-    internal::P().sampled_out_no_lane.fetch_add(1, std::memory_order_relaxed);
+    internal::Process& p = internal::P();
+    p.sampled_out_no_lane.fetch_add(1, std::memory_order_relaxed);
+    if (p.ps != nullptr) p.ps->spans_head_sampled_out_no_lane.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

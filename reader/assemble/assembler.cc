@@ -56,6 +56,15 @@ TraceAssembler::TraceAssembler(const AssemblerOptions& opts, EmitFn emit)
 
 TraceAssembler::~TraceAssembler() = default;
 
+// A root of this reader's view of the trace: no parent, or a remote parent (TRACEPARENT from
+// outside) that is not among the trace's spans here. Its end starts the trace's decision.
+bool TraceAssembler::IsLocalRoot(const SpanData& s, const Trace* t) const {
+  if (s.parent_span_id == 0) return true;
+  if (!s.parent_remote) return false;
+  auto it = spans_.find(s.parent_span_id);
+  return it == spans_.end() || it->second.trace != t;
+}
+
 void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanData* s, Trace* t) {
   switch (g.type) {
     case abi::RecordType::SpanEnd: {
@@ -65,12 +74,7 @@ void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanD
       if (g.status != 0) s->status = static_cast<SpanStatus>(g.status);
       --t->open;
       ++t->ended_unsent;
-      bool root = s->parent_span_id == 0;
-      if (!root && s->parent_remote) {
-        auto it = spans_.find(s->parent_span_id);
-        root = it == spans_.end() || it->second.trace != t;
-      }
-      if (root && !t->root_ended) {
+      if (IsLocalRoot(*s, t) && !t->root_ended) {
         t->root_ended = true;
         t->root_end_pass = pass_ + 1;  // the pass in progress (EndPass(pass_) was the last)
         t->root_end_mono_ns = MonoNow();
@@ -186,7 +190,7 @@ void TraceAssembler::CloseIncomplete(SpanData* s, Trace* t, const char* reason,
   --t->open;
   ++t->ended_unsent;
   ++stats_.spans_incomplete;
-  if (s->parent_span_id == 0 && !t->root_ended) {
+  if (IsLocalRoot(*s, t) && !t->root_ended) {
     t->root_ended = true;
     t->root_end_pass = pass_ + 1;  // the pass in progress (EndPass(pass_) was the last)
     t->root_end_mono_ns = MonoNow();

@@ -69,6 +69,7 @@ class TraceAssembler : public GroupSink {
   void Apply(const DecodedGroup& g, const GroupContext& ctx, SpanData* s, Trace* t);
   void Emit(Trace* t, bool all, uint64_t now_mono_ns);
   void CloseIncomplete(SpanData* s, Trace* t, const char* reason, uint64_t end_unix_ns);
+  bool IsLocalRoot(const SpanData& s, const Trace* t) const;
 
   AssemblerOptions opts_;
   EmitFn emit_;

@@ -70,8 +70,8 @@ std::string_view GroupContext::String(uint32_t id) const {
 
 SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
     : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
-  procs_.resize(h_->process_slot_count);
-  hold_passes_.assign(h_->lane_count, 0);
+  procs_.resize(seg_->process_slot_count());
+  hold_passes_.assign(seg_->lane_count(), 0);
   buf_.resize(kCopyWindowRecords);
 }
 
@@ -95,7 +95,7 @@ void SegmentReader::ScanProcess(uint32_t i) {
   info->pid = s->pid;
   info->slot = i;
   info->generation = p.generation;
-  p.strings.Refresh(*s, seg_->string_block(i), h_->string_block_bytes, &pool_);
+  p.strings.Refresh(*s, seg_->string_block(i), seg_->string_block_bytes(), &pool_);
   if (const std::string_view* res = p.strings.Find(s->resource_string_id)) {
     std::string_view rs = *res;
     size_t pos = 0;
@@ -128,7 +128,7 @@ void SegmentReader::ScanProcess(uint32_t i) {
 }
 
 void SegmentReader::ProbeLiveness() {
-  for (uint32_t i = 0; i < h_->process_slot_count; ++i) {
+  for (uint32_t i = 0; i < seg_->process_slot_count(); ++i) {
     abi::ProcessSlot* s = seg_->process_slot(i);
     uint32_t state = s->state.load(std::memory_order_acquire);
     if (state == abi::kProcessFree) continue;
@@ -188,7 +188,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   if (state != abi::kLaneOwned && state != abi::kLaneReleased) return 0;
   uint32_t slot_untrusted = ls->entry.process_slot;
   uint32_t gen = ls->entry.process_generation;
-  if (slot_untrusted >= h_->process_slot_count) {
+  if (slot_untrusted >= seg_->process_slot_count()) {
     Count(RejectReason::kLaneEntry, 1);
     return 0;
   }
@@ -198,7 +198,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     Count(RejectReason::kLaneEntry, 1);
     return 0;
   }
-  const uint64_t capacity = h_->lane_capacity_records;
+  const uint64_t capacity = seg_->lane_capacity_records();
   const uint64_t mask = capacity - 1;
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
   // acquire: pairs with the writer's release in Commit; records below head are complete.
@@ -234,7 +234,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       if (!ResolveAll(p, group_)) {
         if (!refreshed) {
           p.strings.Refresh(*seg_->process_slot(slot_untrusted), seg_->string_block(slot_untrusted),
-                            h_->string_block_bytes, &pool_);
+                            seg_->string_block_bytes(), &pool_);
           refreshed = true;
         }
         if (!ResolveAll(p, group_)) {
@@ -268,7 +268,7 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
   // Lanes: a released lane that is drained is free; so is a drained lane of a dead process.
   live_writer_lanes_ = 0;
   std::vector<uint32_t> lanes_left(procs_.size(), 0);
-  for (uint32_t i = 0; i < h_->lane_count; ++i) {
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
     abi::LaneSlot* ls = seg_->lane_slot(i);
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
@@ -307,7 +307,7 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
 
 uint64_t SegmentReader::Pass(GroupSink* sink) {
   ++passes_;
-  for (uint32_t i = 0; i < h_->process_slot_count; ++i) ScanProcess(i);
+  for (uint32_t i = 0; i < seg_->process_slot_count(); ++i) ScanProcess(i);
   uint64_t now = internal::NowMonotonicNs();
   bool probe = now - last_probe_ns_ >= probe_interval_ns;
   if (probe) {
@@ -315,7 +315,7 @@ uint64_t SegmentReader::Pass(GroupSink* sink) {
     ProbeLiveness();
   }
   uint64_t drained = 0;
-  for (uint32_t i = 0; i < h_->lane_count; ++i) drained += DrainLane(i, sink);
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) drained += DrainLane(i, sink);
   ReclaimDeadProcesses(sink);
   clock_.Refine();
   h_->reader_passes.store(passes_, std::memory_order_relaxed);
@@ -325,7 +325,7 @@ uint64_t SegmentReader::Pass(GroupSink* sink) {
 
 DrainStats SegmentReader::Collect() const {
   DrainStats s = stats_;
-  for (uint32_t i = 0; i < h_->lane_count; ++i) {
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
     abi::LaneSlot* ls = seg_->lane_slot(i);
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
@@ -336,7 +336,7 @@ DrainStats SegmentReader::Collect() const {
     s.writer_span_starts_dropped_too_big += Ld(ls->counters.span_starts_dropped_too_big);
     s.writer_spans_head_sampled_out += Ld(ls->counters.spans_head_sampled_out);
   }
-  for (uint32_t p = 0; p < h_->process_slot_count; ++p) {
+  for (uint32_t p = 0; p < seg_->process_slot_count(); ++p) {
     abi::ProcessSlot* ps = seg_->process_slot(p);
     if (ps->state.load(std::memory_order_acquire) != abi::kProcessOwned) continue;
     s.writer_span_starts_dropped_no_lane += Ld(ps->span_starts_dropped_no_lane);

@@ -62,7 +62,7 @@ std::string ResourceValue(internal::SegmentMap& seg, uint32_t slot, std::string_
   // acquire: pairs with the writer's release in AppendStringLocked (the entry bytes below
   // `used` are published).
   const uint64_t used_untrusted = ps->strings_used_bytes.load(std::memory_order_acquire);
-  const uint64_t used = used_untrusted < h->string_block_bytes ? used_untrusted : h->string_block_bytes;
+  const uint64_t used = used_untrusted < seg.string_block_bytes() ? used_untrusted : seg.string_block_bytes();
   if (id_untrusted < abi::kFirstStringOffset || uint64_t{id_untrusted} + 4 > used) return "";
   const uint8_t* block = seg.string_block(slot);
   uint32_t len_untrusted = 0;
@@ -140,10 +140,10 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
   const abi::SegmentHeader* h = seg.header();
   Snapshot s;
   s.segment = seg.name();
-  s.lanes = h->lane_count;
-  s.lane_capacity_records = h->lane_capacity_records;
-  s.lane_kib = static_cast<uint32_t>(uint64_t{h->lane_capacity_records} * abi::kRecordBytes / 1024);
-  s.process_slots = h->process_slot_count;
+  s.lanes = seg.lane_count();
+  s.lane_capacity_records = seg.lane_capacity_records();
+  s.lane_kib = static_cast<uint32_t>(uint64_t{seg.lane_capacity_records()} * abi::kRecordBytes / 1024);
+  s.process_slots = seg.process_slot_count();
   s.total_bytes = h->total_bytes;
   // relaxed: informational fields of the reader line.
   s.reader_pid = h->reader_pid.load(std::memory_order_relaxed);
@@ -157,14 +157,14 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
   s.processes_attached = h->processes_attached.load(std::memory_order_relaxed);
   s.processes_refused_no_slot = h->processes_refused_no_slot.load(std::memory_order_relaxed);
 
-  for (uint32_t i = 0; i < h->lane_count; ++i) {
+  for (uint32_t i = 0; i < seg.lane_count(); ++i) {
     const abi::LaneSlot* slot = seg.lane_slot(i);
     // relaxed: a snapshot for display; nothing below is dereferenced on the strength of it.
     uint32_t state = slot->entry.state.load(std::memory_order_relaxed);
     uint64_t head = slot->writer.head.load(std::memory_order_relaxed);
     uint64_t tail = slot->reader.tail.load(std::memory_order_relaxed);
     uint64_t fill = head > tail ? head - tail : 0;
-    if (fill > h->lane_capacity_records) fill = h->lane_capacity_records;  // torn or hostile
+    if (fill > seg.lane_capacity_records()) fill = seg.lane_capacity_records();  // torn or hostile
     s.reader_lag_records += fill;
     const abi::LaneCounters& w = slot->counters;
     s.dropped.full += w.span_starts_dropped_full.load(std::memory_order_relaxed);
@@ -175,7 +175,7 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     r.lane = i;
     r.state = LaneStateName(state);
     const uint32_t owner_slot_untrusted = slot->entry.process_slot;
-    if (owner_slot_untrusted < h->process_slot_count) {
+    if (owner_slot_untrusted < seg.process_slot_count()) {
       const abi::ProcessSlot* ps = seg.process_slot(owner_slot_untrusted);
       if (ps->generation == slot->entry.process_generation) r.pid = ps->pid;
     }
@@ -183,7 +183,7 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     r.head = head;
     r.tail = tail;
     r.fill_records = fill;
-    r.fill_percent = 100.0 * static_cast<double>(fill) / h->lane_capacity_records;
+    r.fill_percent = 100.0 * static_cast<double>(fill) / seg.lane_capacity_records();
     r.span_starts_committed = w.span_starts_committed.load(std::memory_order_relaxed);
     r.span_starts_dropped_full = w.span_starts_dropped_full.load(std::memory_order_relaxed);
     r.span_starts_dropped_too_big = w.span_starts_dropped_too_big.load(std::memory_order_relaxed);
@@ -192,7 +192,7 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     s.lane_table.push_back(r);
   }
 
-  for (uint32_t p = 0; p < h->process_slot_count; ++p) {
+  for (uint32_t p = 0; p < seg.process_slot_count(); ++p) {
     abi::ProcessSlot* ps = seg.process_slot(p);
     // acquire: pairs with the writer's release of kProcessOwned (identity fields published).
     uint32_t state = ps->state.load(std::memory_order_acquire);

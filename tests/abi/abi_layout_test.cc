@@ -9,6 +9,7 @@
 #include "agentring/abi/records.h"
 #include "agentring/abi/segment.h"
 #include "agentring/internal/segment_map.h"
+#include "reader/drain/segment_reader.h"
 
 namespace agentring::abi {
 namespace {
@@ -198,6 +199,30 @@ TEST_F(SegmentHeaderTest, ByteLocksSeeOtherOpenFileDescriptions) {
   EXPECT_FALSE(other->TryLockByte(kProcessLockBase + 1, true));
   seg_->UnlockByte(kProcessLockBase + 1);
   EXPECT_FALSE(other->IsByteLocked(kProcessLockBase + 1));
+}
+
+// Regression: the reader re-read geometry from the header on every pass, so a process that
+// scribbled lane_count or process_slot_count after the reader opened the segment made it index
+// far outside its tables (SIGSEGV). Geometry is now copied once, validated, and never re-read.
+TEST_F(SegmentHeaderTest, ScribbledGeometryAfterOpenIsIgnored) {
+  internal::OpenStatus st;
+  std::string err;
+  auto view = internal::SegmentMap::Open(name_, &st, &err);
+  ASSERT_TRUE(view) << err;
+  reader::SegmentReader r(std::move(seg_));
+  struct NullSink : reader::GroupSink {
+    void OnGroup(const reader::DecodedGroup&, const reader::GroupContext&) override {}
+    void OnProcessExit(const reader::ProcessState&, uint64_t) override {}
+  } sink;
+  view->header()->lane_count = 0x7fffffff;
+  view->header()->process_slot_count = 0x7fffffff;
+  view->header()->lane_capacity_records = 0x40000000;
+  view->header()->string_block_bytes = 0x7fffffff;
+  view->header()->lane_table_offset = 1ull << 40;
+  for (int i = 0; i < 3; ++i) r.Pass(&sink);
+  EXPECT_EQ(r.segment().lane_count(), 2u);
+  EXPECT_EQ(r.segment().process_slot_count(), 2u);
+  EXPECT_EQ(r.Collect().records_read, 0u);
 }
 
 }  // namespace

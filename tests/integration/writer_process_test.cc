@@ -218,7 +218,7 @@ TEST(WriterProcess, ThreadExitAndLaneReuse) {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       for (;;) {
         bool all_free = true;
-        for (uint32_t l = 0; l < map->header()->lane_count; ++l)
+        for (uint32_t l = 0; l < map->lane_count(); ++l)
           all_free &= map->lane_slot(l)->entry.state.load(std::memory_order_acquire) ==
                       abi::kLaneFree;
         if (all_free) break;

@@ -15,6 +15,7 @@
 
 #include "agentring/agentring.hpp"
 #include "agentring/internal/segment_map.h"
+#include "agentring/internal/writer_config.h"
 #include "reader/drain/segment_reader.h"
 
 // ---- allocation counting (this binary only) ------------------------------------------------
@@ -233,6 +234,37 @@ TEST_F(WriterTest, LongStringsAreClippedAtCodePointsKeepingHeadAndTail) {
     i += n;
   }
   EXPECT_EQ(sink.Attr(s, "short"), std::string(100, 'x'));
+}
+
+// Regression: the records reserved for a clipped string must be exactly the records written,
+// for every clip size (a mismatch left a stale record inside the committed group and the whole
+// group was rejected).
+TEST_F(WriterTest, ClippedStringsFillExactlyWhatWasReserved) {
+  const uint32_t caps[] = {64, 100, 257, 1000, 1001, 4095, 16384};
+  int spans = 0;
+  for (uint32_t cap : caps) {
+    internal::SetMaxStringBytesForTesting(cap);
+    for (size_t len : {size_t{cap} - 1, size_t{cap}, size_t{cap} + 1, size_t{cap} + 57,
+                       size_t{cap} * 3}) {
+      std::string v(len, 'x');
+      v[0] = 'H';
+      v[len - 1] = 'T';
+      { Span s("clip.sweep", Kind::kCustom, {{"v", v}}); }
+      ++spans;
+    }
+    CaptureSink sink = Drain();
+    ASSERT_EQ(sink.spans.size(), 5u) << "cap " << cap;
+    for (const CapturedSpan& c : sink.spans) {
+      std::string got = sink.Attr(&c, "v");
+      EXPECT_LE(got.size(), cap) << "cap " << cap;
+      EXPECT_EQ(got.front(), 'H');
+      EXPECT_EQ(got.back(), 'T');
+      EXPECT_TRUE(c.ended);
+    }
+    EXPECT_EQ(drain_->Collect().records_rejected, 0u) << "cap " << cap;
+  }
+  internal::SetMaxStringBytesForTesting(16 * 1024);
+  EXPECT_EQ(spans, 35);
 }
 
 TEST_F(WriterTest, NoHeapAllocationPerSpanAfterWarmUp) {

@@ -58,18 +58,24 @@ class SegmentMap {
   int fd() const { return fd_; }
   const std::string& name() const { return name_; }
 
+  // Geometry validated at Open/Create, kept here: the header's copy lives in shared memory
+  // where any process can scribble it later, so nothing reads those fields again.
+  uint32_t lane_count() const { return geometry_.lane_count; }
+  uint32_t lane_capacity_records() const { return geometry_.lane_capacity_records; }
+  uint32_t process_slot_count() const { return geometry_.process_slot_count; }
+  uint32_t string_block_bytes() const { return geometry_.string_block_bytes; }
+
   abi::LaneSlot* lane_slot(uint32_t i) const {
-    return reinterpret_cast<abi::LaneSlot*>(base_ + header_->lane_table_offset) + i;
+    return reinterpret_cast<abi::LaneSlot*>(base_ + layout_.lane_table_offset) + i;
   }
   uint8_t* lane_records(uint32_t i) const {
-    return base_ + header_->lanes_offset +
-           uint64_t{i} * header_->lane_capacity_records * abi::kRecordBytes;
+    return base_ + layout_.lanes_offset + uint64_t{i} * layout_.lane_bytes;
   }
   abi::ProcessSlot* process_slot(uint32_t p) const {
-    return reinterpret_cast<abi::ProcessSlot*>(base_ + header_->process_table_offset) + p;
+    return reinterpret_cast<abi::ProcessSlot*>(base_ + layout_.process_table_offset) + p;
   }
   uint8_t* string_block(uint32_t p) const {
-    return base_ + header_->string_area_offset + uint64_t{p} * header_->string_block_bytes;
+    return base_ + layout_.string_area_offset + uint64_t{p} * geometry_.string_block_bytes;
   }
 
   // Byte locks (open-file-description locks, so they belong to this mapping's open file and
@@ -89,6 +95,8 @@ class SegmentMap {
   struct Impl;
   Impl* impl_ = nullptr;  // Boost objects
   abi::SegmentHeader* header_ = nullptr;
+  abi::Geometry geometry_{};
+  abi::Layout layout_{};
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   int fd_ = -1;

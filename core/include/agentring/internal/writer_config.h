@@ -22,6 +22,10 @@ struct WriterConfig {
 static_assert(WriterConfig{}.max_string_bytes <= WriterConfig::kMaxStringBytesLimit);
 static_assert(abi::ContRecordsFor(WriterConfig::kMaxStringBytesLimit) + 2 <= abi::kMaxGroupRecords);
 
+// Tests only: changes the clip size for this process and the calling thread (normally read
+// once from AGENTRING_MAX_ATTR_BYTES). Values outside [64, kMaxStringBytesLimit] are ignored.
+void SetMaxStringBytesForTesting(uint32_t bytes) noexcept;
+
 }  // namespace agentring::internal
 
 #endif  // AGENTRING_INTERNAL_WRITER_CONFIG_H_
