@@ -34,7 +34,12 @@ namespace {
 
 using abi::RawRecord;
 
-constexpr uint32_t kInternCacheSize = 256;  // per thread, direct-mapped by name hash
+// Per-thread intern cache: 64 sets × 4 ways by name hash. Set-associative so that two names in
+// use that share a set do not evict each other on every span (each miss takes the process
+// mutex). A name the full string block could not take is cached with id 0 (read as "").
+constexpr uint32_t kInternWays = 4;
+constexpr uint32_t kInternSets = 64;
+constexpr uint32_t kInternCacheSize = kInternWays * kInternSets;
 constexpr uint64_t kRetryIntervalNs = 100'000'000;  // attach / lane retries: at most every 100 ms
 
 struct InternEntry {
@@ -114,6 +119,9 @@ std::atomic<bool> g_env_read{false};
 }  // namespace
 
 std::atomic<bool> g_enabled{true};
+// Bumped in a forked child: Span objects the child inherited belong to the parent's process
+// (their records, their ends); the child must not end or annotate them.
+std::atomic<uint32_t> g_fork_epoch{0};
 
 // Per-thread state. Trivially constructible so that TLS access is a plain offset (no guard).
 struct ThreadState {
@@ -509,30 +517,43 @@ inline bool EnsureLane(ThreadState& t, LaneFailure* why) {
   return *why == LaneFailure::kNone;
 }
 
-[[gnu::noinline]] uint32_t InternSlow(ThreadState& t, const Name& n, InternEntry& e) {
+[[gnu::noinline]] uint32_t InternSlow(ThreadState& t, const Name& n, InternEntry* set) {
   Process& p = P();
-  std::lock_guard<std::mutex> lock(p.mu);
-  if (p.seg == nullptr) return 0;
   uint32_t id;
-  auto it = p.interned.find(n.hash());
-  if (it != p.interned.end()) {
-    id = it->second;
-  } else {
-    id = AppendStringLocked(p, n.data(), n.size());
-    if (id == 0) return 0;  // block full: counted; the name reads as "" (not cached: retry)
-    p.interned.emplace(n.hash(), id);
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    if (p.seg == nullptr) return 0;
+    auto it = p.interned.find(n.hash());
+    if (it != p.interned.end()) {
+      id = it->second;
+    } else {
+      // 0 when the block is full: counted once, and remembered (as id 0) so that the name
+      // does not come back here on every span.
+      id = AppendStringLocked(p, n.data(), n.size());
+      p.interned.emplace(n.hash(), id);
+    }
+  }
+  // A free way, else the one the hash picks (a cheap, stateless replacement choice).
+  uint32_t way = static_cast<uint32_t>(n.hash() >> 60) % kInternWays;
+  for (uint32_t w = 0; w < kInternWays; ++w) {
+    if (set[w].hash == 0) {
+      way = w;
+      break;
+    }
   }
   (void)t;
-  e.hash = n.hash();
-  e.id = id;
+  set[way].hash = n.hash();
+  set[way].id = id;
   return id;
 }
 
-// Interned id of a name; a thread-local cache hit costs a load and a compare.
+// Interned id of a name; a thread-local cache hit costs a load and a compare (or four).
 inline uint32_t InternId(ThreadState& t, const Name& n) {
-  InternEntry& e = t.intern[n.hash() & (kInternCacheSize - 1)];
-  if (__builtin_expect(e.hash == n.hash(), 1)) return e.id;
-  return InternSlow(t, n, e);
+  InternEntry* set = &t.intern[(n.hash() & (kInternSets - 1)) * kInternWays];
+  if (__builtin_expect(set[0].hash == n.hash(), 1)) return set[0].id;
+  for (uint32_t w = 1; w < kInternWays; ++w)
+    if (set[w].hash == n.hash()) return set[w].id;
+  return InternSlow(t, n, set);
 }
 
 // Room for n records at t.head? Refreshes the cached limit from the reader's tail when needed.
@@ -817,6 +838,7 @@ void AtforkChild() {
   t.next_lane_retry_ns = 0;
   t.rng = 0;  // reseed: the child must not repeat the parent's ids
   t_releaser.armed = false;
+  g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
   p.mu.unlock();
 }
 struct ForkHandlerRegistration {
@@ -921,7 +943,8 @@ inline void CountSampledOut(ThreadState& t) {
 }  // namespace
 
 Span::Span(Span&& o) noexcept
-    : ctx_(o.ctx_), prev_(o.prev_), owner_(o.owner_), state_(o.state_), status_(o.status_) {
+    : ctx_(o.ctx_), prev_(o.prev_), owner_(o.owner_), state_(o.state_), status_(o.status_),
+      fork_epoch_(o.fork_epoch_) {
   o.state_ = kEnded;
   o.owner_ = nullptr;
 }
@@ -1060,6 +1083,7 @@ void Span::Start(const Name& name, Kind kind, const SpanContext* parent, const S
     owner_ = &t;
   }
   state_ = kRecording;
+  fork_epoch_ = g_fork_epoch.load(std::memory_order_relaxed);
   LaneFailure why;
   if (__builtin_expect(!EnsureLane(t, &why), 0)) {
     Impl::NoLane(*this, why);
@@ -1094,7 +1118,7 @@ void Span::SetAttr(const Attr& a) noexcept { Set({a}); }
 
 void Span::Set(Attrs attrs) noexcept {
   using namespace internal;
-  if (state_ != kRecording || attrs.size() == 0) return;
+  if (state_ != kRecording || attrs.size() == 0 || !OwnedByThisProcess()) return;
   ThreadState& t = t_state;
   LaneFailure why;
   if (!EnsureLane(t, &why)) return;
@@ -1110,7 +1134,7 @@ void Span::Set(Attrs attrs) noexcept {
 
 void Span::AddEvent(Name name, Attrs attrs) noexcept {
   using namespace internal;
-  if (state_ != kRecording) return;
+  if (state_ != kRecording || !OwnedByThisProcess()) return;
   ThreadState& t = t_state;
   LaneFailure why;
   if (!EnsureLane(t, &why)) return;
@@ -1137,7 +1161,7 @@ void Span::AddEvent(Name name, Attrs attrs) noexcept {
 
 void Span::AddLink(const SpanContext& linked) noexcept {
   using namespace internal;
-  if (state_ != kRecording || !linked.valid()) return;
+  if (state_ != kRecording || !linked.valid() || !OwnedByThisProcess()) return;
   ThreadState& t = t_state;
   LaneFailure why;
   if (!EnsureLane(t, &why)) return;
@@ -1158,7 +1182,7 @@ void Span::SetStatus(StatusCode code, std::string_view message) noexcept {
   using namespace internal;
   if (state_ == kEnded) return;
   status_ = code;
-  if (state_ != kRecording || message.empty()) return;
+  if (state_ != kRecording || message.empty() || !OwnedByThisProcess()) return;
   ThreadState& t = t_state;
   LaneFailure why;
   if (!EnsureLane(t, &why)) return;
@@ -1185,7 +1209,7 @@ void Span::End() noexcept {
   using namespace internal;
   if (state_ == kEnded) return;
   ThreadState& t = t_state;
-  if (state_ == kRecording) {
+  if (state_ == kRecording && OwnedByThisProcess()) {
     LaneFailure why;
     if (EnsureLane(t, &why)) {
       uint64_t ts = ReadTicks(t);

@@ -3,6 +3,7 @@
 // (counted with a replaced operator new), W3C traceparent parsing, string clipping at code-point
 // boundaries, head sampling, and the run-time switch.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,6 +49,7 @@ struct CapturedSpan {
   std::string name;
   uint8_t kind = 0, flags = 0;
   bool ended = false;
+  int ends = 0;  // SpanEnd records seen
   uint8_t status = 0;
   std::string status_message;
   std::vector<std::pair<std::string, std::string>> attrs;  // key -> rendered value
@@ -89,6 +91,7 @@ class CaptureSink : public reader::GroupSink {
       s->attrs.emplace_back(std::string(ctx.String(a.key_id)), v);
     }
     if (g.type == abi::RecordType::SpanEnd) {
+      ++s->ends;
       s->ended = true;
       s->status = g.status;
     }
@@ -310,6 +313,36 @@ TEST_F(WriterTest, SpanEndedOnAnotherThread) {
   EXPECT_TRUE(w->ended);
   EXPECT_EQ(w->parent, parent.span_id);
   EXPECT_EQ(s.Attr(w, "done_on"), "worker");
+}
+
+// Regression: a forked child that ends a span it inherited (a destructor running on return
+// from main, say) wrote an end for the parent's span; the parent's real end then went nowhere.
+TEST_F(WriterTest, ForkedChildDoesNotEndInheritedSpans) {
+  uint64_t root_id;
+  {
+    Span root("fork.parent", Kind::kRun);
+    root_id = root.context().span_id;
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      root.Set("written_by", "child");  // ignored: not this process's span
+      { Span c("fork.child"); }          // nests under the span current at the fork
+      root.End();                        // ignored too
+      ReleaseThreadLane();
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  CaptureSink s = Drain();
+  const CapturedSpan* root = s.Find("fork.parent");
+  const CapturedSpan* child = s.Find("fork.child");
+  ASSERT_TRUE(root && child);
+  EXPECT_EQ(root->ends, 1);
+  EXPECT_EQ(s.Attr(root, "written_by"), "<missing>");
+  EXPECT_EQ(child->parent, root_id);
+  EXPECT_TRUE(child->ended);
 }
 
 TEST_F(WriterTest, WriterStatsIdentityHolds) {

@@ -217,6 +217,8 @@ namespace internal {
 struct ThreadState;
 // Run-time switch (SetEnabled); read inline by every span with one relaxed load.
 extern std::atomic<bool> g_enabled;
+// Bumped in every forked child (see Span::OwnedByThisProcess).
+extern std::atomic<uint32_t> g_fork_epoch;
 }  // namespace internal
 
 #ifndef AGENTRING_DISABLE
@@ -280,6 +282,10 @@ class Span {
   void Start(const Name& name, Kind kind, const SpanContext* parent, const Suffix& suffix,
              Attrs attrs, Mode mode) noexcept;
   struct Impl;  // the out-of-line slow paths (writer.cc)
+  // False for a span this process inherited through fork() (it is the parent's to end).
+  bool OwnedByThisProcess() const noexcept {
+    return fork_epoch_ == internal::g_fork_epoch.load(std::memory_order_relaxed);
+  }
   void SetAttr(const Attr& a) noexcept;
 
   SpanContext ctx_;
@@ -287,6 +293,7 @@ class Span {
   internal::ThreadState* owner_ = nullptr;  // thread that made it current (kScoped)
   State state_ = kEnded;
   StatusCode status_ = StatusCode::kUnset;
+  uint32_t fork_epoch_ = 0;  // a span a process inherited through fork() is not its to end
 };
 
 #else  // AGENTRING_DISABLE: every call compiles to nothing.
