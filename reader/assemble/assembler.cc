@@ -23,6 +23,8 @@ struct TraceAssembler::Trace {
 
 namespace {
 
+constexpr size_t kMaxPending = 1 << 20;  // held groups; past this new orphans are counted at once
+
 uint64_t MonoNow() { return internal::NowMonotonicNs(); }
 
 AttrValue ToValue(const DecodedAttr& a) {
@@ -65,12 +67,20 @@ bool TraceAssembler::IsLocalRoot(const SpanData& s, const Trace* t) const {
   return it == spans_.end() || it->second.trace != t;
 }
 
-void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanData* s, Trace* t) {
+std::string_view TraceAssembler::Strings::operator()(uint32_t id) const {
+  if (held == nullptr) return ctx->String(id);
+  for (const auto& [k, v] : *held)
+    if (k == id) return v;
+  return {};
+}
+
+void TraceAssembler::Apply(const DecodedGroup& g, const Strings& str, const TickClock* clock,
+                           SpanData* s, Trace* t) {
   switch (g.type) {
     case abi::RecordType::SpanEnd: {
       if (s->ended) return;
       s->ended = true;
-      s->end_unix_ns = std::max(ctx.clock->ToUnixNs(g.ts), s->start_unix_ns);
+      s->end_unix_ns = std::max(clock->ToUnixNs(g.ts), s->start_unix_ns);
       if (g.status != 0) s->status = static_cast<SpanStatus>(g.status);
       --t->open;
       ++t->ended_unsent;
@@ -86,14 +96,14 @@ void TraceAssembler::Apply(const DecodedGroup& g, const GroupContext& ctx, SpanD
     }
     case abi::RecordType::Attr:
       for (uint32_t k = 0; k < g.attr_count; ++k)
-        SetAttr(&s->attributes, ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k]));
+        SetAttr(&s->attributes, str(g.attrs[k].key_id), ToValue(g.attrs[k]));
       break;
     case abi::RecordType::Event: {
       SpanEvent e;
-      e.time_unix_ns = ctx.clock->ToUnixNs(g.ts);
-      e.name = ctx.String(g.name_id);
+      e.time_unix_ns = clock->ToUnixNs(g.ts);
+      e.name = str(g.name_id);
       for (uint32_t k = 0; k < g.attr_count; ++k)
-        e.attributes.push_back(Attribute{ctx.String(g.attrs[k].key_id), ToValue(g.attrs[k])});
+        e.attributes.push_back(Attribute{str(g.attrs[k].key_id), ToValue(g.attrs[k])});
       s->events.push_back(std::move(e));
       break;
     }
@@ -114,11 +124,19 @@ void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
     auto it = spans_.find(g.span_id);
     if (it == spans_.end()) {
       // Its start may be in a lane this pass has not reached yet (a span ended on another
-      // thread): hold it for a while.
-      pending_.push_back(Pending{g, ctx, MonoNow()});
+      // thread): hold it for a while, with its strings resolved now.
+      if (pending_.size() >= kMaxPending) {
+        ++stats_.records_orphaned;  // bounded: a flood of orphans cannot grow the reader
+        return;
+      }
+      Pending p{g, ctx.clock, {}, MonoNow()};
+      if (g.name_id != 0) p.strings.emplace_back(g.name_id, ctx.String(g.name_id));
+      for (uint32_t k = 0; k < g.attr_count; ++k)
+        p.strings.emplace_back(g.attrs[k].key_id, ctx.String(g.attrs[k].key_id));
+      pending_.push_back(std::move(p));
       return;
     }
-    Apply(g, ctx, it->second.span, it->second.trace);
+    Apply(g, Strings{&ctx, nullptr}, ctx.clock, it->second.span, it->second.trace);
     return;
   }
   if (spans_.count(g.span_id) != 0) {
@@ -198,7 +216,9 @@ void TraceAssembler::CloseIncomplete(SpanData* s, Trace* t, const char* reason,
 }
 
 void TraceAssembler::OnProcessExit(const ProcessState& p, uint64_t last_unix_ns) {
-  // Apply what is still pending first: an end held for its start may belong to this process.
+  // Apply what is held first: the real end of a span, read before its start in this pass,
+  // must win over closing it as incomplete.
+  ApplyPending(/*expire=*/false, MonoNow());
   for (auto& [id, ref] : spans_) {
     if (ref.span->process.get() == p.info.get() && !ref.span->ended)
       CloseIncomplete(ref.span, ref.trace, "writer_exited", last_unix_ns);
@@ -232,21 +252,7 @@ void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
 
 void TraceAssembler::EndPass(uint64_t pass, uint64_t now_mono_ns) {
   pass_ = pass;
-  // Held records whose start has arrived now.
-  if (!pending_.empty()) {
-    std::vector<Pending> still;
-    for (Pending& p : pending_) {
-      auto it = spans_.find(p.group.span_id);
-      if (it != spans_.end()) {
-        Apply(p.group, p.ctx, it->second.span, it->second.trace);
-      } else if (now_mono_ns - p.since_mono_ns >= opts_.orphan_wait_ns) {
-        ++stats_.records_orphaned;
-      } else {
-        still.push_back(std::move(p));
-      }
-    }
-    pending_ = std::move(still);
-  }
+  ApplyPending(/*expire=*/true, now_mono_ns);
   // Decisions. Traces are few compared to spans; a linear scan per pass keeps the logic plain.
   for (auto it = traces_.begin(); it != traces_.end();) {
     Trace* t = it->second.get();
@@ -275,12 +281,25 @@ void TraceAssembler::EndPass(uint64_t pass, uint64_t now_mono_ns) {
   stats_.open_spans = spans_.size();
 }
 
-void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
+void TraceAssembler::ApplyPending(bool expire, uint64_t now_mono_ns) {
+  if (pending_.empty()) return;
+  std::vector<Pending> still;
   for (Pending& p : pending_) {
     auto it = spans_.find(p.group.span_id);
-    if (it != spans_.end()) Apply(p.group, p.ctx, it->second.span, it->second.trace);
-    else ++stats_.records_orphaned;
+    if (it != spans_.end()) {
+      Apply(p.group, Strings{nullptr, &p.strings}, p.clock, it->second.span, it->second.trace);
+    } else if (expire && now_mono_ns - p.since_mono_ns >= opts_.orphan_wait_ns) {
+      ++stats_.records_orphaned;
+    } else {
+      still.push_back(std::move(p));
+    }
   }
+  pending_ = std::move(still);
+}
+
+void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
+  ApplyPending(/*expire=*/false, MonoNow());
+  stats_.records_orphaned += pending_.size();
   pending_.clear();
   for (auto& [id, ref] : spans_) {
     if (!ref.span->ended) CloseIncomplete(ref.span, ref.trace, reason, now_unix_ns);

@@ -61,12 +61,24 @@ class TraceAssembler : public GroupSink {
 
  private:
   struct Trace;
+  // Resolves the string ids of a group: through the live process table, or through the copy
+  // taken when the group was held (the writer's table may be reclaimed meanwhile).
+  struct Strings {
+    const GroupContext* ctx = nullptr;
+    const std::vector<std::pair<uint32_t, std::string_view>>* held = nullptr;
+    std::string_view operator()(uint32_t id) const;
+  };
   struct Pending {
     DecodedGroup group;
-    GroupContext ctx;
+    const TickClock* clock;
+    std::vector<std::pair<uint32_t, std::string_view>> strings;  // resolved when held
     uint64_t since_mono_ns;
   };
-  void Apply(const DecodedGroup& g, const GroupContext& ctx, SpanData* s, Trace* t);
+  void Apply(const DecodedGroup& g, const Strings& str, const TickClock* clock, SpanData* s,
+             Trace* t);
+  // Applies held groups whose span has started; with `expire`, counts and drops those older
+  // than orphan_wait_ns.
+  void ApplyPending(bool expire, uint64_t now_mono_ns);
   void Emit(Trace* t, bool all, uint64_t now_mono_ns);
   void CloseIncomplete(SpanData* s, Trace* t, const char* reason, uint64_t end_unix_ns);
   bool IsLocalRoot(const SpanData& s, const Trace* t) const;

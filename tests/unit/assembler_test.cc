@@ -177,6 +177,27 @@ TEST_F(AssemblerTest, EndAndAttributeBeforeTheirStartAreHeldAndApplied) {
   EXPECT_EQ(asm_->stats().records_orphaned, 0u);
 }
 
+// Regression: a span ended (OK) on a thread whose lane was drained before its start's lane, in
+// the pass where its process was found dead: the held end must be applied before the reader
+// closes the process's open spans, or an OK span is exported as "incomplete, writer_exited".
+TEST_F(AssemblerTest, HeldEndIsAppliedBeforeWriterExitClosesSpans) {
+  Make();
+  Feed(Start(1, 0, 100));
+  Feed(End(2, 150, /*status=*/1));  // held: span 2's start is read later in this pass
+  Feed(Start(2, 1, 110));
+  Feed(End(1, 200));
+  asm_->OnProcessExit(process_, clock_->ToUnixNs(300));
+  asm_->EndPass(1, Now());
+  asm_->EndPass(2, Now());
+  ASSERT_EQ(batches_.size(), 1u);
+  ASSERT_EQ(batches_[0].spans.size(), 2u);
+  const SpanData& child = *batches_[0].spans[1];
+  EXPECT_FALSE(child.incomplete);
+  EXPECT_EQ(child.status, SpanStatus::kOk);
+  EXPECT_EQ(child.end_unix_ns, clock_->ToUnixNs(150));
+  EXPECT_EQ(asm_->stats().spans_incomplete, 0u);
+}
+
 TEST_F(AssemblerTest, RecordsWhoseStartNeverArrivesAreCountedAsOrphans) {
   AssemblerOptions o;
   o.orphan_wait_ns = 0;
