@@ -6,7 +6,7 @@ set -euo pipefail
 build=${1:-build}
 out=out/bench
 mkdir -p "$out"
-for suite in writer_bench; do
+for suite in writer_bench c_api_bench; do
   "$build/bin/$suite" --benchmark_out="$out/$suite.json" --benchmark_out_format=json \
     --benchmark_min_time=${BENCH_MIN_TIME:-0.3} --benchmark_repetitions=${BENCH_REPS:-5} \
     ${BENCH_ARGS:-} >/dev/null

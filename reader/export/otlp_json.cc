@@ -137,11 +137,15 @@ void AppendResource(const ProcessInfo* process, std::string* out) {
     if (comma) out->push_back(',');
     AppendKeyValue("process.pid", AttrValue(int64_t{process->pid}), out);
   }
-  out->append("]},\"scopeSpans\":[{\"scope\":{\"name\":\"");
+  out->append("]},\"schemaUrl\":\"");
+  out->append(kOtlpSchemaUrl);
+  out->append("\",\"scopeSpans\":[{\"scope\":{\"name\":\"");
   out->append(kOtlpScopeName);
   out->append("\",\"version\":\"");
   out->append(kOtlpScopeVersion);
-  out->append("\"},\"spans\":[");
+  out->append("\"},\"schemaUrl\":\"");
+  out->append(kOtlpSchemaUrl);
+  out->append("\",\"spans\":[");
 }
 
 void AppendSpan(const SpanData& span, std::string* out) {
@@ -157,8 +161,7 @@ void AppendSpan(const SpanData& span, std::string* out) {
   out->append(",\"name\":");
   AppendJsonString(span.name, out);
   out->append(",\"kind\":");
-  // agentring::Kind: 3 = llm, 4 = tool.
-  AppendInt(span.kind == 3 || span.kind == 4 ? kOtlpSpanKindClient : kOtlpSpanKindInternal, out);
+  AppendInt(OtlpSpanKind(span.kind), out);
   out->append(",\"startTimeUnixNano\":");
   AppendQuotedInt(span.start_unix_ns, out);
   out->append(",\"endTimeUnixNano\":");

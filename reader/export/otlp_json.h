@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "agentring/agent.hpp"
 #include "reader/model/span.h"
 
 namespace agentring::reader {
@@ -16,6 +17,9 @@ namespace agentring::reader {
 // InstrumentationScope of every span we export.
 inline constexpr std::string_view kOtlpScopeName = "agentring";
 inline constexpr std::string_view kOtlpScopeVersion = "0.1.0";
+// The semantic-conventions version the attribute names follow (the writer's helpers in
+// agentring/agent.hpp use it), as ScopeSpans.schemaUrl and ResourceSpans.schemaUrl.
+inline constexpr std::string_view kOtlpSchemaUrl = agentring::kSemConvSchemaUrl;
 
 // Span.flags bits (opentelemetry/proto/trace/v1/trace.proto, SpanFlags): the W3C trace flags in
 // the low byte (we export sampled spans only), then "is the parent remote known" and "is it".
@@ -23,9 +27,26 @@ inline constexpr uint32_t kOtlpFlagSampled = 0x01;
 inline constexpr uint32_t kOtlpFlagHasIsRemote = 0x100;
 inline constexpr uint32_t kOtlpFlagIsRemote = 0x200;
 
-// Span.kind values we use: tool and llm calls leave the agent (CLIENT), the rest is INTERNAL.
+// Span.kind values we use: calls that leave the agent are CLIENT, the rest is INTERNAL.
 inline constexpr int kOtlpSpanKindInternal = 1;
 inline constexpr int kOtlpSpanKindClient = 3;
+
+// The OTLP span kind of an agentring::Kind: CLIENT for llm (3), tool (4), embedding (6) and
+// subagent (8), the calls of the GenAI conventions (chat, execute_tool, embeddings,
+// invoke_agent); INTERNAL for everything else. invoke_agent is CLIENT even though the
+// conventions allow INTERNAL for an agent run in-process: the kind does not say where the agent
+// runs, and the common case (another process or service, as in `agentring demo`) is a call.
+inline constexpr int OtlpSpanKind(uint8_t kind) {
+  switch (static_cast<agentring::Kind>(kind)) {
+    case agentring::Kind::kLlm:
+    case agentring::Kind::kTool:
+    case agentring::Kind::kEmbedding:
+    case agentring::Kind::kSubagent:
+      return kOtlpSpanKindClient;
+    default:
+      return kOtlpSpanKindInternal;
+  }
+}
 
 // Attributes the exporter adds on top of a span's own: the agentring kind name (first, unless the
 // span already carries one) and a marker on spans the reader had to close itself.
@@ -34,7 +55,8 @@ inline constexpr std::string_view kIncompleteKey = "agentring.incomplete";
 
 // Appends one ExportTraceServiceRequest for `batch` to *out (no trailing newline): one
 // resourceSpans entry per distinct SpanData::process pointer, in order of first appearance;
-// spans without a process share a resource with service.name "unknown_service". Output is
+// spans without a process share a resource with service.name "unknown_service". Every
+// resourceSpans entry and its one scopeSpans entry carry schemaUrl kOtlpSchemaUrl. Output is
 // always valid UTF-8 JSON whatever bytes the strings hold. Thread-safe (no shared state).
 void AppendOtlpJson(const TraceBatch& batch, std::string* out);
 

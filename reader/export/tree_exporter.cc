@@ -3,14 +3,17 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <initializer_list>
 #include <memory>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "agentring/agentring.hpp"
+#include "reader/enrich/enricher.h"
+#include "reader/enrich/trace_tree.h"
 #include "reader/export/exporter.h"
 #include "reader/export/otlp_json.h"
 #include "reader/export/output_file.h"
@@ -93,24 +96,64 @@ void AppendLabeled(const SpanData& span, std::string_view label,
   }
 }
 
-// The attributes shown after the duration, in the order a reader scans them.
-void AppendKeyAttributes(const SpanData& span, std::string* out) {
+const int64_t* FindInt(const SpanData& span, std::string_view key) {
+  const AttrValue* v = span.Find(key);
+  return v ? std::get_if<int64_t>(v) : nullptr;
+}
+
+const double* FindDouble(const SpanData& span, std::string_view key) {
+  const AttrValue* v = span.Find(key);
+  return v ? std::get_if<double>(v) : nullptr;
+}
+
+// " tokens=IN/OUT cost=$X" from the enrich stage's roll-ups (agentring.tokens.*_total,
+// agentring.cost.total_usd; "cost≥$X" when some usage below could not be priced). Returns false,
+// appending nothing, when the span has no roll-up.
+bool AppendRollup(const SpanData& span, std::string* out) {
+  const int64_t* in = FindInt(span, kTokensInputTotalKey);
+  const int64_t* gen = FindInt(span, kTokensOutputTotalKey);
+  const double* cost = FindDouble(span, kCostTotalUsdKey);
+  if (!in && !gen && !cost) return false;
+  if (in || gen) {
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), " tokens=%" PRId64 "/%" PRId64, in ? *in : 0,
+                  gen ? *gen : 0);
+    out->append(buf);
+  }
+  if (cost) {
+    const int64_t* unpriced = FindInt(span, kCostUnpricedSpansKey);
+    out->append(unpriced && *unpriced > 0 ? " cost≥" : " cost=");
+    out->append(FormatUsd(*cost));
+  }
+  return true;
+}
+
+// The attributes shown after the duration, in the order a reader scans them. With `rollup` (the
+// header, run, turn and sub-agent spans) tokens and cost are the subtree's totals when the enrich
+// stage derived them; otherwise the span's own usage and gen_ai.cost_usd.
+void AppendKeyAttributes(const SpanData& span, bool rollup, std::string* out) {
   AppendLabeled(span, "model", {"gen_ai.request.model", "llm.model"}, out);
   AppendLabeled(span, "provider", {"gen_ai.provider.name", "gen_ai.system", "llm.provider"}, out);
-  const AttrValue* in = FindAny(span, {"gen_ai.usage.input_tokens", "llm.token_count.prompt"});
-  const AttrValue* gen =
-      FindAny(span, {"gen_ai.usage.output_tokens", "llm.token_count.completion"});
-  if (in && gen) {
-    out->append(" tokens=");
-    AppendValue(*in, out);
-    out->push_back('/');
-    AppendValue(*gen, out);
-  } else if (in) {
-    out->append(" input_tokens=");
-    AppendValue(*in, out);
-  } else if (gen) {
-    out->append(" output_tokens=");
-    AppendValue(*gen, out);
+  if (!rollup || !AppendRollup(span, out)) {
+    const AttrValue* in = FindAny(span, {"gen_ai.usage.input_tokens", "llm.token_count.prompt"});
+    const AttrValue* gen =
+        FindAny(span, {"gen_ai.usage.output_tokens", "llm.token_count.completion"});
+    if (in && gen) {
+      out->append(" tokens=");
+      AppendValue(*in, out);
+      out->push_back('/');
+      AppendValue(*gen, out);
+    } else if (in) {
+      out->append(" input_tokens=");
+      AppendValue(*in, out);
+    } else if (gen) {
+      out->append(" output_tokens=");
+      AppendValue(*gen, out);
+    }
+    if (const double* cost = FindDouble(span, kCostUsdKey)) {
+      out->append(" cost=");
+      out->append(FormatUsd(*cost));
+    }
   }
   AppendLabeled(span, "tool", {"tool.name"}, out);
   AppendLabeled(span, "action", {"tool.action"}, out);
@@ -201,60 +244,28 @@ std::string FormatDuration(uint64_t ns) {
   return out;
 }
 
+std::string FormatUsd(double usd) {
+  if (!(usd > 0)) return "$0";
+  // Three significant digits below $1 (at most 8 decimals), cents above; at least 2 decimals.
+  int decimals = 2;
+  if (usd < 1) decimals = std::clamp(static_cast<int>(std::ceil(2 - std::log10(usd))), 2, 8);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "$%.*f", decimals, usd);
+  std::string s(buf);
+  const size_t dot = s.find('.');
+  while (s.size() > dot + 3 && s.back() == '0') s.pop_back();
+  return s;
+}
+
 void RenderTraceTree(const TraceBatch& batch, std::string* out) {
-  // Non-null spans only; indexes below are into `spans`.
-  std::vector<const SpanData*> spans;
-  spans.reserve(batch.spans.size());
-  for (const auto& s : batch.spans)
-    if (s) spans.push_back(s.get());
+  const TraceTree tree = BuildTraceTree(batch);
+  const std::vector<SpanData*>& spans = tree.spans;  // indexes below are into this
   const size_t n = spans.size();
-
-  // Parent links within the batch (the first span wins if an id repeats).
-  std::unordered_map<uint64_t, uint32_t> index_of;
-  index_of.reserve(n);
-  for (size_t i = 0; i < n; ++i)
-    if (spans[i]->span_id != 0) index_of.emplace(spans[i]->span_id, static_cast<uint32_t>(i));
-  constexpr uint32_t kNone = UINT32_MAX;
-  std::vector<uint32_t> parent(n, kNone);
-  for (size_t i = 0; i < n; ++i) {
-    if (spans[i]->parent_span_id == 0) continue;
-    auto it = index_of.find(spans[i]->parent_span_id);
-    if (it != index_of.end() && it->second != i) parent[i] = it->second;
-  }
-  // Cut parent cycles (malformed input) so that every span is reachable from a top-level entry:
-  // walk up from each span; meeting a span of the current walk again means a cycle, which is
-  // cut above that span. Each span is walked once: O(n).
-  {
-    std::vector<uint8_t> state(n, 0);  // 0 unseen, 1 on the current walk, 2 done
-    std::vector<uint32_t> walk;
-    for (size_t i = 0; i < n; ++i) {
-      walk.clear();
-      uint32_t j = static_cast<uint32_t>(i);
-      while (j != kNone && state[j] == 0) {
-        state[j] = 1;
-        walk.push_back(j);
-        j = parent[j];
-      }
-      if (j != kNone && state[j] == 1) parent[j] = kNone;
-      for (uint32_t w : walk) state[w] = 2;
-    }
-  }
-
-  auto by_start = [&](uint32_t a, uint32_t b) {
-    if (spans[a]->start_unix_ns != spans[b]->start_unix_ns)
-      return spans[a]->start_unix_ns < spans[b]->start_unix_ns;
-    return a < b;
-  };
-  std::vector<std::vector<uint32_t>> children(n);
-  std::vector<uint32_t> roots, orphans;  // no parent at all / parent not in the batch (or cut)
-  for (size_t i = 0; i < n; ++i) {
-    if (parent[i] != kNone) children[parent[i]].push_back(static_cast<uint32_t>(i));
-    else if (spans[i]->parent_span_id == 0) roots.push_back(static_cast<uint32_t>(i));
-    else orphans.push_back(static_cast<uint32_t>(i));
-  }
-  for (auto& c : children) std::sort(c.begin(), c.end(), by_start);
-  std::sort(roots.begin(), roots.end(), by_start);
-  std::sort(orphans.begin(), orphans.end(), by_start);
+  constexpr uint32_t kNone = TraceTree::kNone;
+  const std::vector<uint32_t>& parent = tree.parent;
+  const std::vector<std::vector<uint32_t>>& children = tree.children;
+  const std::vector<uint32_t>& roots = tree.roots;
+  const std::vector<uint32_t>& orphans = tree.orphans;
 
   // As in seed 000, a trace's single root is the header line and its children are the first
   // level; spans whose parent is elsewhere follow them. With several roots (malformed) or none
@@ -268,37 +279,8 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
   }
   tops.insert(tops.end(), orphans.begin(), orphans.end());
 
-  // A hotspot dominates its parent (>= half its time, >= twice any sibling) and matters to the
-  // whole trace (>= a fifth of its extent), so that a 5 ms call next to a 2 ms one in a
-  // 2-minute run is not flagged.
-  uint64_t extent_start = UINT64_MAX, extent_end = 0;
-  for (const SpanData* s : spans) {
-    if (s->start_unix_ns) extent_start = std::min(extent_start, s->start_unix_ns);
-    extent_end = std::max(extent_end, s->end_unix_ns);
-  }
-  const uint64_t extent = extent_end > extent_start ? extent_end - extent_start : 0;
-  std::vector<uint8_t> hotspot(n, 0);
-  for (size_t p = 0; p < n; ++p) {
-    const auto& c = children[p];
-    if (c.size() < 2) continue;
-    uint32_t best = c[0];
-    uint64_t second = 0;
-    for (size_t k = 1; k < c.size(); ++k) {
-      const uint64_t d = spans[c[k]]->duration_ns();
-      if (d > spans[best]->duration_ns()) {
-        second = spans[best]->duration_ns();
-        best = c[k];
-      } else {
-        second = std::max(second, d);
-      }
-    }
-    const uint64_t d = spans[best]->duration_ns();
-    const uint64_t parent_d = spans[p]->duration_ns();
-    // Integer forms of d >= parent_d / 2 and d >= 2 * second that cannot overflow.
-    if (d > 0 && parent_d > 0 && d >= parent_d - parent_d / 2 && d / 2 >= second &&
-        d >= extent / 5)
-      hotspot[best] = 1;
-  }
+  // The same rule as the enrich stage's agentring.hotspot attribute (reader/enrich/trace_tree.h).
+  const std::vector<uint8_t> hotspot = FindHotspots(tree);
 
   // Header: the root's name and duration (the batch's extent when no single root), then the
   // root's own key attributes and error.
@@ -334,7 +316,7 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
   std::snprintf(buf, sizeof(buf), " spans=%zu processes=%zu", n, processes.size());
   out->append(buf);
   if (folded_root != kNone) {
-    AppendKeyAttributes(*spans[folded_root], out);
+    AppendKeyAttributes(*spans[folded_root], /*rollup=*/true, out);
     AppendSpanMarks(*spans[folded_root], out);
   }
   out->push_back('\n');
@@ -366,7 +348,10 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
     out->append("] (");
     out->append(IsOpen(s) ? std::string("open") : FormatDuration(s.duration_ns()));
     out->push_back(')');
-    AppendKeyAttributes(s, out);
+    const bool rollup = s.kind == static_cast<uint8_t>(Kind::kRun) ||
+                        s.kind == static_cast<uint8_t>(Kind::kTurn) ||
+                        s.kind == static_cast<uint8_t>(Kind::kSubagent);
+    AppendKeyAttributes(s, rollup, out);
     const ProcessInfo* parent_process =
         parent[f.span] != kNone ? spans[parent[f.span]]->process.get() : top_process;
     if (!SameProcess(s.process.get(), parent_process)) AppendProcessTag(s.process.get(), out);

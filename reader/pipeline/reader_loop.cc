@@ -51,6 +51,12 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
       return nullptr;
     }
   }
+  Enricher::Options eo;
+  eo.pricing_path = opts.pricing_path;
+  loop->enricher_ = Enricher::Create(eo, error);
+  if (!loop->enricher_) return nullptr;
+  loop->redactor_ = Redactor::Create(opts.redact_rules_path, error);
+  if (!loop->redactor_) return nullptr;
   loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
   ReaderLoop* self = loop.get();
   loop->assembler_ = std::make_unique<TraceAssembler>(
@@ -87,6 +93,8 @@ void ReaderLoop::ExportThread() {
     queue_.pop_front();
     const uint64_t n = b.spans.size();
     lock.unlock();
+    enricher_->Process(&b);
+    redactor_->Process(&b);  // last: nothing leaves the machine unredacted
     for (auto& e : exporters_) {
       if (!e->Export(b)) export_failures_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -216,6 +224,13 @@ std::string ReaderLoop::StatsJson() const {
   add("lanes_freed", d.lanes_freed);
   add("processes_reclaimed", d.processes_reclaimed);
   add("passes", drain_->passes());
+  const EnrichStats& es = enricher_->stats();
+  add("spans_priced", es.spans_priced.load());
+  add("spans_unpriced_model", es.spans_unpriced_model.load());
+  add("conversations_stamped", es.conversations_stamped.load());
+  add("hotspots_marked", es.hotspots_marked.load());
+  add("redactions", redactor_->redactions());
+  s += ",\"pricing_source\":\"" + enricher_->pricing_source() + "\"";
   s += ",\"records_rejected_by_reason\":{";
   for (size_t i = 0; i < d.rejected_by_reason.size(); ++i) {
     if (i) s += ",";

@@ -16,6 +16,8 @@
 
 #include "reader/assemble/assembler.h"
 #include "reader/drain/segment_reader.h"
+#include "reader/enrich/enricher.h"
+#include "reader/enrich/redactor.h"
 #include "reader/export/exporter.h"
 
 namespace agentring::reader {
@@ -41,6 +43,8 @@ struct ReaderOptions {
   // waits (back-pressure): the exporters here are local files, which cannot be "down".
   uint64_t export_queue_spans = 262144;
   AssemblerOptions assembler;
+  std::string pricing_path;        // --pricing: "" = the shipped table (see Enricher)
+  std::string redact_rules_path;   // --redact-rules: "" = the default rules only
 };
 
 class ReaderLoop {
@@ -74,6 +78,8 @@ class ReaderLoop {
   ReaderOptions opts_;
   std::unique_ptr<SegmentReader> drain_;
   std::unique_ptr<TraceAssembler> assembler_;
+  std::unique_ptr<Enricher> enricher_;   // derive (cost, conversation id, roll-ups) …
+  std::unique_ptr<Redactor> redactor_;   // … then redact, on the export thread, before export
   std::vector<std::unique_ptr<Exporter>> exporters_;
   // Export thread and its queue. The pipeline thread drains and assembles; the export thread
   // encodes and writes, so the two use both cores.

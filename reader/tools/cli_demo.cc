@@ -8,8 +8,11 @@
 //                                                                        (processes 2 and 3)
 //
 // The spans follow the shape of an agent-network trace: run → plan (LLM call, parse) → workflow
-// DAG → one task_execution per task process (RAG retrieval, a ReAct loop of turns with LLM and
-// tool calls, a guardrail) → synthesis. Work is simulated with short sleeps.
+// DAG → one invoke_agent span per agent, with its task process's task_execution under it (RAG
+// retrieval, a ReAct loop of turns with LLM and tool calls, a guardrail; the reviewer's starts
+// with a handoff linked to the coder's invocation) → synthesis, linked to both invocations (fan-in).
+// Work is simulated with short sleeps. With AGENTRING_CAPTURE_CONTENT=1 the model and tool calls
+// also record their content.
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -31,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "agentring/agent.hpp"
 #include "agentring/agentring.hpp"
 #include "agentring/internal/segment_map.h"
 #include "reader/tools/cli.h"
@@ -209,36 +213,74 @@ std::string Plural(size_t n, const char* one, const char* many) {
 }
 
 // ---- The agent network (one function per process) --------------------------------------------
+//
+// Spans come from the typed helpers of agentring/agent.hpp. With content capture on
+// (AGENTRING_CAPTURE_CONTENT=1) the model calls record their prompts and completions and the tool
+// calls their arguments and results; the planner's prompt holds a fake API key and an e-mail
+// address, for the reader's redaction to catch.
+
+// One message of gen_ai.input.messages / gen_ai.output.messages: {"role", "parts": [text]}.
+boost::json::object TextMessage(std::string_view role, std::string_view text) {
+  return {{"role", role},
+          {"parts", boost::json::array{boost::json::object{{"type", "text"}, {"content", text}}}}};
+}
+
+// A simulated model response: text, or a tool call when `tool_call_arguments` is set.
+struct Completion {
+  std::string_view text;
+  std::string_view tool_call_id;
+  std::string_view tool_call_arguments;  // JSON object text
+};
 
 // One simulated chat completion: "chat MODEL" with the GenAI semantic-convention attributes.
-void ChatCompletion(Name model, std::string_view provider, int64_t input_tokens,
-                    int64_t output_tokens, std::string_view finish_reason, int latency_ms) {
-  Span llm("chat", Kind::kLlm, Suffix::Interned(model),
-           {{"gen_ai.operation.name", "chat"},
-            {"gen_ai.provider.name", provider},
-            {"gen_ai.request.model", std::string_view(model.data(), model.size())}});
+void ChatCompletion(std::string_view provider, std::string_view model, int64_t input_tokens,
+                    int64_t output_tokens, int64_t cache_read_tokens,
+                    std::string_view finish_reason, int latency_ms, std::string_view system_prompt,
+                    std::string_view user_prompt, const Completion& completion) {
+  LlmSpan llm(provider, model);
+  if (CaptureContentEnabled()) {
+    CaptureInputMessages(llm, boost::json::serialize(boost::json::array{
+                                  TextMessage("system", system_prompt),
+                                  TextMessage("user", user_prompt)}));
+  }
   SleepMs(latency_ms);
-  llm.Set({{"gen_ai.response.model", std::string_view(model.data(), model.size())},
-           {"gen_ai.usage.input_tokens", input_tokens},
-           {"gen_ai.usage.output_tokens", output_tokens},
-           {"gen_ai.response.finish_reasons", finish_reason},
-           {"llm.cached", false}});
+  llm.SetResponseModel(model);
+  llm.SetUsage(input_tokens, output_tokens, cache_read_tokens);
+  llm.SetFinishReasons(finish_reason);
+  llm.SetCached(false);
+  if (CaptureContentEnabled()) {
+    boost::json::object out = TextMessage("assistant", completion.text);
+    if (!completion.tool_call_arguments.empty()) {
+      out["parts"].as_array().push_back(
+          boost::json::object{{"type", "tool_call"},
+                              {"id", completion.tool_call_id},
+                              {"name", "filesystem"},
+                              {"arguments", boost::json::parse(completion.tool_call_arguments)}});
+    }
+    out["finish_reason"] = finish_reason;
+    CaptureOutputMessages(llm, boost::json::serialize(boost::json::array{out}));
+  }
 }
 
 // One filesystem tool call; `fail` makes it a permission error.
-void FilesystemTool(std::string_view action, std::string_view target, int latency_ms, bool fail) {
-  Span tool("execute_tool", Kind::kTool, Suffix::Interned("filesystem"),
-            {{"tool.name", "filesystem"},
-             {"tool.action", action},
-             {"tool.target", target},
-             {"gen_ai.tool.name", "filesystem"}});
+void FilesystemTool(std::string_view call_id, std::string_view action, std::string_view target,
+                    int latency_ms, bool fail) {
+  ToolSpan tool("filesystem", action, target);
+  tool.SetCallId(call_id);
+  if (CaptureContentEnabled()) {
+    CaptureToolArguments(tool, boost::json::serialize(
+                                   boost::json::object{{"action", action}, {"path", target}}));
+  }
   SleepMs(latency_ms);
   if (fail) {
-    tool.Set("tool.status", "error");
-    tool.Set("error.type", "PermissionError");
-    tool.SetStatus(StatusCode::kError, "permission denied: " + std::string(target));
+    const std::string message = "permission denied: " + std::string(target);
+    CaptureToolResult(tool, message);
+    tool.SetError("PermissionError", message);
   } else {
-    tool.Set("tool.status", "ok");
+    CaptureToolResult(tool, action == "read" ? "def binary_search(items, x):\n    lo, hi = 0, "
+                                               "len(items)\n    ..."
+                                             : "ok: 1 file written");
+    tool.SetResult(true);
   }
 }
 
@@ -396,38 +438,60 @@ int DemoOrchestrator(const Args& args) {
     return 2;
   }
   const std::string conversation_id = "conv-" + RandomHex(16);
-  Span run("execute_query", Kind::kRun,
-           {{"agent.name", "Orchestrator"},
-            {"gen_ai.conversation.id", conversation_id},
-            {"agent.task", "refactor search module"}});
+  RunSpan run("Orchestrator", conversation_id, "execute_query");
+  run.Set("agent.task", "refactor search module");
   {
-    Span plan("orchestrator_decompose", Kind::kPlan, {{"agent.name", "Orchestrator"}});
+    PlanSpan plan("Orchestrator", "orchestrator_decompose");
     SleepMs(3);
-    ChatCompletion("llama3.1", "ollama", 450, 120, "stop", 45);
+    ChatCompletion("ollama", "llama3.1", 450, 120, -1, "stop", 45,
+                   "You are the orchestrator. Split the request into tasks for CodingAgent and "
+                   "ReviewAgent. Answer with a JSON plan.",
+                   "Refactor the search module to use binary search. The package index needs "
+                   "api key sk-test-1234567890abcdef1234; send the summary to "
+                   "alice.dev@example.com.",
+                   {R"({"tasks":[{"id":"task-1","agent":"CodingAgent"},)"
+                    R"({"id":"task-2","agent":"ReviewAgent"}]})"});
     Span parse("parse_plan", Kind::kCustom);
     SleepMs(2);
     parse.Set("plan.tasks", 2);
+    plan.SetTaskCount(2);
   }
 
   bool tasks_ok = true;
+  SpanContext invoked[2];  // the invoke_agent spans, for the fan-in links of the synthesis
   {
     Span dag("execute_workflow_dag", Kind::kCustom, {{"tasks", 2}, {"strategy", "parallel"}});
-    const std::string traceparent = CurrentContext().ToTraceparent();
+    // Both agents run side by side: their invoke_agent spans are siblings under the DAG span
+    // (explicit parent, detached), and each task process nests under its own through TRACEPARENT.
+    SubagentSpan coder("CodingAgent", dag.context());
+    SubagentSpan reviewer("ReviewAgent", dag.context());
+    coder.SetAgentId("agent-coding-1");
+    reviewer.SetAgentId("agent-review-1");
     struct Task {
       const char* id;
       const char* agent;
       const char* service;
+      SubagentSpan* invoke;
+      std::string handoff_from;  // traceparent of the span the work is handed off from
       pid_t pid = -1;
     };
-    Task tasks[] = {{"task-1", "CodingAgent", "coding-agent"},
-                    {"task-2", "ReviewAgent", "review-agent"}};
+    Task tasks[] = {{"task-1", "CodingAgent", "coding-agent", &coder, ""},
+                    {"task-2", "ReviewAgent", "review-agent", &reviewer,
+                     coder.context().ToTraceparent()}};
     for (Task& t : tasks) {
-      t.pid = Spawn("/proc/self/exe",
-                    {"agentring", "_demo-task", "--task-id", t.id, "--agent", t.agent},
-                    EnvWith({{"TRACEPARENT", traceparent}, {"OTEL_SERVICE_NAME", t.service}}));
+      std::vector<std::string> argv = {"agentring", "_demo-task", "--task-id", t.id, "--agent",
+                                       t.agent};
+      if (!t.handoff_from.empty()) {
+        argv.push_back("--handoff-from");
+        argv.push_back(t.handoff_from);
+      }
+      t.pid = Spawn("/proc/self/exe", argv,
+                    EnvWith({{"TRACEPARENT", t.invoke->context().ToTraceparent()},
+                             {"OTEL_SERVICE_NAME", t.service}}));
       if (t.pid < 0) {
         fprintf(stderr, "agentring _demo-orchestrator: fork: %s\n", strerror(errno));
         tasks_ok = false;
+        t.invoke->SetError("SpawnError", strerror(errno));
       }
       SleepMs(2);  // dispatch in order, so that task-1 starts (and renders) first
     }
@@ -438,115 +502,153 @@ int DemoOrchestrator(const Args& args) {
         Stop(t.pid, 1000, &status);
         fprintf(stderr, "agentring _demo-orchestrator: %s did not finish in time\n", t.id);
         tasks_ok = false;
+        t.invoke->SetError("Timeout", "the agent process did not finish in time");
       } else if (!ExitedCleanly(status)) {
         fprintf(stderr, "agentring _demo-orchestrator: %s %s\n", t.id,
                 DescribeStatus(status).c_str());
         tasks_ok = false;
+        t.invoke->SetError("AgentFailed", DescribeStatus(status));
       }
     }
+    invoked[0] = coder.context();
+    invoked[1] = reviewer.context();
+    coder.End();
+    reviewer.End();
     dag.Set("tasks.failed", tasks_ok ? 0 : 1);
     if (!tasks_ok) dag.SetStatus(StatusCode::kError, "a task process failed");
   }
 
   {
+    // Fan-in: the synthesis consumes both agents' results, so it links to both invocations.
     Span synthesize("synthesize_results", Kind::kCustom, {{"agent.name", "Orchestrator"}});
+    for (const SpanContext& c : invoked) synthesize.AddLink(c);
     SleepMs(2);
-    ChatCompletion("llama3.1", "ollama", 1320, 210, "stop", 20);
+    ChatCompletion("ollama", "llama3.1", 1320, 210, -1, "stop", 20,
+                   "Summarise the agents' results for the user.",
+                   "CodingAgent: search.py rewritten. ReviewAgent: approved after one retry.",
+                   {"The search module now uses binary search; the review passed."});
     synthesize.Set("result.files_changed", 1);
   }
-  run.Set("agent.status", tasks_ok ? "done" : "failed");
-  if (!tasks_ok) run.SetStatus(StatusCode::kError, "a task failed");
+  run.SetState(tasks_ok ? "done" : "failed");
+  if (!tasks_ok) run.SetError("TaskFailed", "a task failed");
   return tasks_ok ? 0 : 1;
 }
 
 int DemoTask(const Args& args) {
   std::string task_id;
   std::string agent;
-  for (size_t i = 0; i + 1 < args.size(); i += 2) {
+  std::string handoff_from;
+  bool usage_ok = args.size() % 2 == 0;
+  for (size_t i = 0; usage_ok && i + 1 < args.size(); i += 2) {
     if (args[i] == "--task-id") {
       task_id = args[i + 1];
     } else if (args[i] == "--agent") {
       agent = args[i + 1];
+    } else if (args[i] == "--handoff-from") {
+      handoff_from = args[i + 1];
     } else {
-      break;
+      usage_ok = false;
     }
   }
-  if (task_id.empty() || agent.empty() || args.size() != 4) {
-    fprintf(stderr, "usage: agentring _demo-task --task-id ID --agent NAME\n");
+  SpanContext handed_off_from;
+  if (!usage_ok || task_id.empty() || agent.empty() ||
+      (!handoff_from.empty() && !SpanContext::FromTraceparent(handoff_from, &handed_off_from))) {
+    fprintf(stderr,
+            "usage: agentring _demo-task --task-id ID --agent NAME [--handoff-from TRACEPARENT]\n");
     return 2;
   }
-  // task-1 is the slow coder (its retrieval is the hotspot); task-2 reviews and hits a
-  // permission error on one tool call, then recovers.
+  // task-1 is the slow coder (its retrieval is the hotspot); task-2 reviews what the coder hands
+  // off and hits a permission error on one tool call, then recovers.
   const bool coder = task_id == "task-1";
 
-  // No local parent: task_execution nests under the orchestrator's span through TRACEPARENT.
-  Span task("task_execution", Kind::kTask, {{"task.id", task_id}, {"agent.name", agent}});
+  // No local parent: task_execution nests under the orchestrator's invoke_agent span through
+  // TRACEPARENT.
+  TaskSpan task(task_id, agent, "task_execution");
+  if (handed_off_from.valid()) {
+    // The coder's work passes to this agent: a link to where it came from (not a parent).
+    HandoffSpan handoff("CodingAgent", agent, handed_off_from);
+    SleepMs(1);
+  }
   {
     const int embedding_ms = coder ? 20 : 6;
-    Span rag("rag_context_retrieval", Kind::kRetrieval,
-             {{"rag.query", coder ? "binary search implementation" : "search module review notes"},
-              {"rag.top_k", 15}});
+    RetrievalSpan rag(coder ? "binary search implementation" : "search module review notes",
+                      "rag_context_retrieval");
+    rag.Set("rag.top_k", 15);
     {
-      Span embed("query_embedding", Kind::kEmbedding,
-                 {{"gen_ai.operation.name", "embeddings"},
-                  {"gen_ai.provider.name", "ort"},
-                  {"gen_ai.request.model", "all-MiniLM-L6-v2"}});
+      EmbeddingSpan embed("ort", "all-MiniLM-L6-v2");
       SleepMs(embedding_ms);
-      embed.Set("gen_ai.usage.input_tokens", 6);
+      embed.SetUsage(6);
     }
     {
-      Span search("vector_search", Kind::kVectorSearch,
-                  {{"db.system.name", "qdrant"}, {"db.collection.name", "repo-chunks"}});
+      VectorSearchSpan search("qdrant", "repo-chunks");
       SleepMs(coder ? 30 : 8);
-      search.Set({{"vector_search.hits", 15}, {"vector_search.top_score", 0.85}});
+      search.SetHits(15, 0.85);
     }
-    rag.Set({{"rag.sources_found", coder ? 15 : 6}, {"rag.embedding_time_ms", embedding_ms}});
+    rag.SetSourcesFound(coder ? 15 : 6);
+    rag.SetEmbeddingTimeMs(embedding_ms);
   }
+  constexpr std::string_view kSystem =
+      "You are a careful software agent. Use the filesystem tool to read and write files.";
   {
     Span loop("react_loop", Kind::kCustom, {{"agent.name", agent}, {"agent.max_iterations", 10}});
     int iterations = 0;
     if (coder) {
       {
-        Span turn("agent.turn", Kind::kTurn, Suffix(1), {{"agent.iteration", 1}});
-        ChatCompletion("gpt-4o", "openai", 2048, 150, "tool_call", 6);
-        FilesystemTool("read", "/src/main.rs", 4, false);
-        turn.Set("agent.state", "tool_use");
+        TurnSpan turn(1, agent);
+        ChatCompletion("openai", "gpt-4o", 2048, 150, 0, "tool_call", 6, kSystem,
+                       "Task task-1: rewrite /src/search.py to use binary search.",
+                       {"Reading the current implementation first.", "call_read_1",
+                        R"({"action":"read","path":"/src/main.rs"})"});
+        FilesystemTool("call_read_1", "read", "/src/main.rs", 4, false);
+        turn.SetState("tool_use");
       }
       {
-        Span turn("agent.turn", Kind::kTurn, Suffix(2), {{"agent.iteration", 2}});
-        ChatCompletion("gpt-4o", "openai", 2300, 50, "stop", 6);
-        FilesystemTool("write", "/src/search.py", 4, false);
-        turn.Set({{"agent.state", "done"}, {"agent.stop_reason", "stop"}});
+        TurnSpan turn(2, agent);
+        ChatCompletion("openai", "gpt-4o", 2300, 50, 1920, "stop", 6, kSystem,
+                       "Tool result: def binary_search(items, x): ...",
+                       {"Writing the new search module.", "call_write_2",
+                        R"({"action":"write","path":"/src/search.py"})"});
+        FilesystemTool("call_write_2", "write", "/src/search.py", 4, false);
+        turn.SetState("done");
+        turn.SetStopReason("stop");
       }
       iterations = 2;
     } else {
       {
-        Span turn("agent.turn", Kind::kTurn, Suffix(1), {{"agent.iteration", 1}});
-        ChatCompletion("gpt-4o", "openai", 1800, 120, "tool_call", 5);
-        FilesystemTool("read", "/src/search.py", 3, false);
-        turn.Set("agent.state", "tool_use");
+        TurnSpan turn(1, agent);
+        ChatCompletion("openai", "gpt-4o", 1800, 120, 0, "tool_call", 5, kSystem,
+                       "Task task-2: review the new /src/search.py.",
+                       {"Reading the changed file.", "call_read_1",
+                        R"({"action":"read","path":"/src/search.py"})"});
+        FilesystemTool("call_read_1", "read", "/src/search.py", 3, false);
+        turn.SetState("tool_use");
       }
       {
-        Span turn("agent.turn", Kind::kTurn, Suffix(2), {{"agent.iteration", 2}});
-        ChatCompletion("gpt-4o", "openai", 2100, 80, "tool_call", 5);
-        FilesystemTool("write", "/src/search.py", 3, true);
+        TurnSpan turn(2, agent);
+        ChatCompletion("openai", "gpt-4o", 2100, 80, 1536, "tool_call", 5, kSystem,
+                       "Tool result: def binary_search(items, x): ...",
+                       {"Adding review notes to the file.", "call_write_2",
+                        R"({"action":"write","path":"/src/search.py"})"});
+        FilesystemTool("call_write_2", "write", "/src/search.py", 3, true);
         turn.AddEvent("retry", {{"attempt", 1}});
-        turn.Set("agent.state", "tool_use");
+        turn.SetState("tool_use");
       }
       {
-        Span turn("agent.turn", Kind::kTurn, Suffix(3), {{"agent.iteration", 3}});
-        ChatCompletion("gpt-4o", "openai", 2350, 60, "stop", 4);
-        turn.Set({{"agent.state", "done"}, {"agent.stop_reason", "stop"}});
+        TurnSpan turn(3, agent);
+        ChatCompletion("openai", "gpt-4o", 2350, 60, 1792, "stop", 4, kSystem,
+                       "Tool error: permission denied: /src/search.py",
+                       {"Review complete: approved, notes left in the summary instead."});
+        turn.SetState("done");
+        turn.SetStopReason("stop");
       }
       iterations = 3;
     }
     loop.Set({{"agent.iterations", iterations}, {"agent.stop_reason", "stop_sequence"}});
   }
   {
-    Span validate("validate_result", Kind::kGuardrail,
-                  {{"guardrail.name", coder ? "tests_pass" : "review_complete"}});
+    GuardrailSpan validate(coder ? "tests_pass" : "review_complete");
     SleepMs(2);
-    validate.Set("guardrail.result", "pass");
+    validate.SetResult(true);
     validate.SetStatus(StatusCode::kOk);
   }
   task.Set("task.status", "success");

@@ -32,7 +32,7 @@ constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
     "[--process-slots N] --exporter tree|jsonl [--out FILE] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
-    "[--max-open-ms MS]";
+    "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE]";
 
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
       ("exit-when-idle-ms", po::value<int64_t>(), "exit once no live writer holds a lane and nothing was drained for MS ms")
       ("shutdown-timeout-ms", po::value<uint64_t>(), "bound on delivering at shutdown (default 30000)")
       ("decision-wait-ms", po::value<uint64_t>(), "wait for open spans after a root ends (default 5000)")
-      ("max-open-ms", po::value<uint64_t>(), "export a trace whose root never ends after this (default 600000)");
+      ("max-open-ms", po::value<uint64_t>(), "export a trace whose root never ends after this (default 600000)")
+      ("pricing", po::value<std::string>(), "pricing table (JSON) for gen_ai.cost_usd (default: the shipped pricing/pricing.json)")
+      ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)");
 
   po::parsed_options parsed(&desc);
   po::variables_map vm;
@@ -110,6 +112,8 @@ int main(int argc, char** argv) {
   if (vm.count("decision-wait-ms"))
     o.assembler.decision_wait_ns = vm["decision-wait-ms"].as<uint64_t>() * 1000000ull;
   if (vm.count("max-open-ms")) o.assembler.max_open_ns = vm["max-open-ms"].as<uint64_t>() * 1000000ull;
+  if (vm.count("pricing")) o.pricing_path = vm["pricing"].as<std::string>();
+  if (vm.count("redact-rules")) o.redact_rules_path = vm["redact-rules"].as<std::string>();
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

@@ -2,8 +2,11 @@
 // reader per segment, `agentring stats` on a live segment, and `agentring demo` end to end.
 #include <unistd.h>
 
+#include <fstream>
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -161,10 +164,36 @@ TEST(ReaderCli, StatsCommand) {
   EXPECT_EQ(none.exit_code(), 1) << none.Describe();
 }
 
+// Every span of an OTLP JSON Lines file as its raw JSON object, by spanId (for the fields
+// ExportedSpan does not keep: kind, links).
+std::map<std::string, boost::json::object> RawSpans(const std::string& path) {
+  std::map<std::string, boost::json::object> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    boost::json::value doc = boost::json::parse(line);
+    for (const boost::json::value& rs : doc.at("resourceSpans").as_array())
+      for (const boost::json::value& ss : rs.at("scopeSpans").as_array())
+        for (const boost::json::value& span : ss.at("spans").as_array())
+          out[std::string(span.at("spanId").as_string())] = span.as_object();
+  }
+  return out;
+}
+
+std::vector<std::string> LinkedSpanIds(const boost::json::object& span) {
+  std::vector<std::string> ids;
+  for (const boost::json::value& l : span.at("links").as_array())
+    ids.emplace_back(l.at("spanId").as_string());
+  return ids;
+}
+
 TEST(ReaderCli, DemoEndToEnd) {
   TempDir dir;
   const std::string out_dir = dir.File("demo");
-  CommandResult r = RunCommand({CliPath(), "demo", "--out-dir", out_dir});
+  CommandResult r = RunCommand({CliPath(), "demo", "--out-dir", out_dir},
+                               {{"AGENTRING_CAPTURE_CONTENT", ""},
+                                {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", ""}});
   SegmentGuard demo_segment("agentring-demo-" + std::to_string(r.pid));
   ASSERT_EQ(r.exit_code(), 0) << r.Describe();
   EXPECT_FALSE(SegmentExists(demo_segment.name())) << "the demo left its segment behind";
@@ -178,19 +207,72 @@ TEST(ReaderCli, DemoEndToEnd) {
   EXPECT_TRUE(SpanIdsUnique(file));
   EXPECT_EQ(PidsOf(spans).size(), 3u);
   std::set<std::string> names = NamesOf(spans);
-  for (const char* n : {"execute_query", "chat gpt-4o", "agent.turn 1", "execute_tool filesystem",
-                        "task_execution"})
+  for (const char* n : {"execute_query", "chat gpt-4o", "chat llama3.1", "agent.turn 1",
+                        "execute_tool filesystem", "task_execution", "invoke_agent CodingAgent",
+                        "invoke_agent ReviewAgent", "embeddings all-MiniLM-L6-v2",
+                        "rag_context_retrieval", "handoff ReviewAgent", "guardrail tests_pass"})
     EXPECT_EQ(names.count(n), 1u) << "no span named '" << n << "'";
-  // Both task processes nest their task_execution under the orchestrator's DAG span.
+
+  // The root is the run, with the conversation id.
+  std::vector<const ExportedSpan*> root = FindByName(spans, "execute_query");
+  ASSERT_EQ(root.size(), 1u);
+  EXPECT_EQ(root[0]->StringAttribute("agent.kind"), "run");
+  EXPECT_EQ(root[0]->StringAttribute("gen_ai.conversation.id").rfind("conv-", 0), 0u);
+
+  // Each task process nests its task_execution under its agent's invoke_agent span, and both
+  // invocations are siblings under the orchestrator's DAG span.
   std::vector<const ExportedSpan*> dag = FindByName(spans, "execute_workflow_dag");
   std::vector<const ExportedSpan*> tasks = FindByName(spans, "task_execution");
   ASSERT_EQ(dag.size(), 1u);
   ASSERT_EQ(tasks.size(), 2u);
+  std::map<std::string, const ExportedSpan*> invoke;
+  for (const char* agent : {"CodingAgent", "ReviewAgent"}) {
+    std::vector<const ExportedSpan*> v = FindByName(spans, std::string("invoke_agent ") + agent);
+    ASSERT_EQ(v.size(), 1u) << agent;
+    invoke[agent] = v[0];
+    EXPECT_EQ(v[0]->parent_span_id, dag[0]->span_id);
+    EXPECT_EQ(v[0]->pid, dag[0]->pid);
+    EXPECT_EQ(v[0]->StringAttribute("gen_ai.agent.name"), agent);
+  }
   for (const ExportedSpan* t : tasks) {
-    EXPECT_EQ(t->parent_span_id, dag[0]->span_id);
+    const std::string agent = t->StringAttribute("agent.name");
+    ASSERT_EQ(invoke.count(agent), 1u) << agent;
+    EXPECT_EQ(t->parent_span_id, invoke[agent]->span_id) << agent;
     EXPECT_NE(t->pid, dag[0]->pid);
   }
   EXPECT_NE(tasks[0]->pid, tasks[1]->pid);
+
+  // Links: the reviewer's handoff points at the coder's invocation; the synthesis (fan-in) at
+  // both invocations. Model, tool and agent calls are CLIENT spans.
+  std::map<std::string, boost::json::object> raw = RawSpans(out_dir + "/traces.jsonl");
+  std::vector<const ExportedSpan*> handoff = FindByName(spans, "handoff ReviewAgent");
+  ASSERT_EQ(handoff.size(), 1u);
+  EXPECT_EQ(handoff[0]->StringAttribute("agent.handoff.from"), "CodingAgent");
+  EXPECT_EQ(LinkedSpanIds(raw[handoff[0]->span_id]),
+            std::vector<std::string>{invoke["CodingAgent"]->span_id});
+  std::vector<const ExportedSpan*> synth = FindByName(spans, "synthesize_results");
+  ASSERT_EQ(synth.size(), 1u);
+  EXPECT_EQ(LinkedSpanIds(raw[synth[0]->span_id]),
+            (std::vector<std::string>{invoke["CodingAgent"]->span_id,
+                                      invoke["ReviewAgent"]->span_id}));
+  for (const ExportedSpan& s : spans) {
+    const std::string kind = s.StringAttribute("agent.kind");
+    const bool client =
+        kind == "llm" || kind == "tool" || kind == "embedding" || kind == "subagent";
+    EXPECT_EQ(raw[s.span_id].at("kind").as_int64(), client ? 3 : 1) << s.name;
+    // Content capture is off: no prompts, completions or tool I/O.
+    for (const char* k : {"gen_ai.input.messages", "gen_ai.output.messages",
+                          "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"})
+      EXPECT_FALSE(s.HasAttribute(k)) << s.name << " has " << k;
+  }
+  // One tool error, typed.
+  size_t tool_errors = 0;
+  for (const ExportedSpan& s : spans)
+    if (s.StringAttribute("agent.kind") == "tool" && s.status_code == 2) {
+      ++tool_errors;
+      EXPECT_EQ(s.StringAttribute("error.type"), "PermissionError");
+    }
+  EXPECT_EQ(tool_errors, 1u);
 
   boost::json::object stats;
   ASSERT_TRUE(ReadJsonObjectFile(out_dir + "/stats.json", &stats));
@@ -198,6 +280,46 @@ TEST(ReaderCli, DemoEndToEnd) {
   EXPECT_EQ(U64(stats, "records_rejected"), 0u);
   EXPECT_EQ(U64(stats, "records_dropped_by_writers"), 0u);
   EXPECT_EQ(U64(stats, "spans_incomplete"), 0u);
+}
+
+TEST(ReaderCli, DemoRecordsContentWithCaptureOn) {
+  TempDir dir;
+  const std::string out_dir = dir.File("demo");
+  CommandResult r = RunCommand({CliPath(), "demo", "--out-dir", out_dir},
+                               {{"AGENTRING_CAPTURE_CONTENT", "1"}});
+  SegmentGuard demo_segment("agentring-demo-" + std::to_string(r.pid));
+  ASSERT_EQ(r.exit_code(), 0) << r.Describe();
+  TraceFile file;
+  ASSERT_TRUE(ReadTraceFile(out_dir + "/traces.jsonl", &file));
+  ASSERT_EQ(file.traces.size(), 1u);
+  const std::vector<ExportedSpan>& spans = file.traces.begin()->second;
+  size_t llm = 0, tools = 0;
+  bool planner_prompt = false;
+  for (const ExportedSpan& s : spans) {
+    const std::string kind = s.StringAttribute("agent.kind");
+    if (kind == "llm") {
+      ++llm;
+      EXPECT_TRUE(s.HasAttribute("gen_ai.input.messages")) << s.name;
+      EXPECT_TRUE(s.HasAttribute("gen_ai.output.messages")) << s.name;
+      boost::json::value messages = boost::json::parse(s.StringAttribute("gen_ai.input.messages"));
+      EXPECT_EQ(messages.at(0).at("role").as_string(), "system") << s.name;
+      const std::string input = s.StringAttribute("gen_ai.input.messages");
+      // The reader redacts before anything is exported: the planner's fake key and address
+      // arrive as markers, never in clear.
+      EXPECT_EQ(input.find("@example.com"), std::string::npos) << s.name;
+      EXPECT_EQ(input.find("sk-test-"), std::string::npos) << s.name;
+      planner_prompt |= input.find("[REDACTED:email]") != std::string::npos &&
+                        input.find("[REDACTED:openai_api_key]") != std::string::npos;
+    } else if (kind == "tool") {
+      ++tools;
+      EXPECT_TRUE(s.HasAttribute("gen_ai.tool.call.arguments")) << s.name;
+      EXPECT_TRUE(s.HasAttribute("gen_ai.tool.call.result")) << s.name;
+    }
+  }
+  EXPECT_EQ(llm, 7u);
+  EXPECT_EQ(tools, 4u);
+  // The planner's prompt carried a fake key and an address: both redacted.
+  EXPECT_TRUE(planner_prompt);
 }
 
 }  // namespace

@@ -98,6 +98,12 @@ TEST(ExportOtlpJson, ThreeSpanTraceFieldByField) {
   const json::object& scope = rs[0].at("scopeSpans").at(0).at("scope").as_object();
   EXPECT_EQ(scope.at("name").as_string(), "agentring");
   EXPECT_EQ(scope.at("version").as_string(), "0.1.0");
+  // The semantic-conventions version of the names, on the scope and on the resource.
+  for (const json::value& r : rs) {
+    EXPECT_EQ(r.at("schemaUrl").as_string(), "https://opentelemetry.io/schemas/1.37.0");
+    EXPECT_EQ(r.at("scopeSpans").at(0).at("schemaUrl").as_string(),
+              "https://opentelemetry.io/schemas/1.37.0");
+  }
 
   const json::array& spans0 = rs[0].at("scopeSpans").at(0).at("spans").as_array();
   const json::array& spans1 = rs[1].at("scopeSpans").at(0).at("spans").as_array();
@@ -236,6 +242,25 @@ TEST(ExportOtlpJson, StatusMessageWithNulAndInvalidBytes) {
   json::value v = json::parse(out);
   EXPECT_EQ(v.at("resourceSpans").at(0).at("scopeSpans").at(0).at("spans").at(0).at("status").at("message").as_string(),
             std::string("\xEF\xBF\xBD\0z", 5));
+}
+
+TEST(ExportOtlpJson, SpanKindClientForCallsInternalOtherwise) {
+  auto p = MakeProcess(1, "svc");
+  TraceBatch b;
+  b.trace_id = kTrace;
+  for (uint8_t kind = 0; kind <= 13; ++kind)
+    b.spans.push_back(MakeSpan(0x100 + kind, 0, "s", kind, 1, 2, p));
+  std::string out;
+  AppendOtlpJson(b, &out);
+  json::value v = json::parse(out);
+  const json::array& spans =
+      v.at("resourceSpans").at(0).at("scopeSpans").at(0).at("spans").as_array();
+  ASSERT_EQ(spans.size(), 14u);
+  for (uint8_t kind = 0; kind <= 13; ++kind) {
+    // llm, tool, embedding and subagent (invoke_agent) are calls: CLIENT (3); the rest INTERNAL.
+    const bool client = kind == 3 || kind == 4 || kind == 6 || kind == 8;
+    EXPECT_EQ(spans[kind].at("kind").as_int64(), client ? 3 : 1) << "agentring kind " << int{kind};
+  }
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agentring/agentring.hpp"
+#include "reader/enrich/enricher.h"
 #include "reader/export/exporter.h"
 #include "reader/export/output_file.h"
 
@@ -211,6 +213,65 @@ TEST(ExportTree, SanitizesTerminalOutputAndMarksIncompleteAndOpen) {
             "[Trace: evil\\x1b[2J\xEF\xBF\xBDname] (Total: 1.0s) trace="
             "4bf92f3577b34da6a3ce929d0e0e4736 spans=2 processes=1 incomplete ✗ ERROR: bad\\x0aline");
   EXPECT_EQ(lines[1], "└── [running] (open) model=" + std::string(80, 'm') + "… input_tokens=7");
+}
+
+TEST(ExportTree, ShowsCostOnCallsAndRollUpsOnTurnsAndTheRun) {
+  TraceBatch b;
+  b.trace_id = kTrace;
+  auto add = [&](uint64_t id, uint64_t parent, const char* name, Kind kind, uint64_t start,
+                 uint64_t dur, std::vector<Attribute> attrs = {}) {
+    b.spans.push_back(Span(id, parent, name, start, dur));
+    b.spans.back()->kind = static_cast<uint8_t>(kind);
+    b.spans.back()->attributes = std::move(attrs);
+  };
+  auto llm = [](const char* model, int64_t in, int64_t out) {
+    return std::vector<Attribute>{{"gen_ai.request.model", std::string(model)},
+                                  {"gen_ai.usage.input_tokens", in},
+                                  {"gen_ai.usage.output_tokens", out}};
+  };
+  add(1, 0, "agent.run", Kind::kRun, 0, 100, {{"gen_ai.conversation.id", std::string("c")}});
+  add(2, 1, "agent.turn 1", Kind::kTurn, 0, 40);
+  add(3, 2, "chat gpt-4o", Kind::kLlm, 0, 30, llm("gpt-4o", 2048, 150));
+  add(4, 2, "execute_tool", Kind::kTool, 30, 10);
+  add(5, 1, "agent.turn 2", Kind::kTurn, 40, 60);
+  add(6, 5, "chat llama3.1", Kind::kLlm, 40, 10, llm("llama3.1", 500, 50));
+  add(7, 5, "chat my-model", Kind::kLlm, 50, 10, llm("my-model", 100, 10));
+
+  // Before enrichment: no cost anywhere, turns show nothing.
+  std::string out;
+  RenderTraceTree(b, &out);
+  EXPECT_EQ(out.find("cost"), std::string::npos) << out;
+
+  std::string error;
+  auto enricher = Enricher::Create({}, &error);
+  ASSERT_NE(enricher, nullptr) << error;
+  enricher->Process(&b);
+  out.clear();
+  RenderTraceTree(b, &out);
+  // gpt-4o: (2048 * 2.50 + 150 * 10.00) / 1M = $0.00662; llama3.1 is self-hosted ($0); my-model
+  // is unknown, so the totals above it are lower bounds ("cost≥").
+  const std::vector<std::string> expected = {
+      "[Trace: agent.run] (Total: 10.0s) trace=4bf92f3577b34da6a3ce929d0e0e4736 spans=7 "
+      "processes=1 tokens=2648/210 cost≥$0.00662",
+      "├── [agent.turn 1] (4.0s) tokens=2048/150 cost=$0.00662",
+      "│   ├── [chat gpt-4o] (3.0s) model=gpt-4o tokens=2048/150 cost=$0.00662  <-- HOTSPOT",
+      "│   └── [execute_tool] (1.0s)",
+      "└── [agent.turn 2] (6.0s) tokens=600/60 cost≥$0",
+      "    ├── [chat llama3.1] (1.0s) model=llama3.1 tokens=500/50 cost=$0",
+      "    └── [chat my-model] (1.0s) model=my-model tokens=100/10",
+  };
+  EXPECT_EQ(Lines(out), expected) << out;
+}
+
+TEST(ExportTree, FormatUsdKeepsThreeSignificantDigitsBelowADollar) {
+  EXPECT_EQ(FormatUsd(0), "$0");
+  EXPECT_EQ(FormatUsd(0.000015), "$0.000015");
+  EXPECT_EQ(FormatUsd(0.0123), "$0.0123");
+  EXPECT_EQ(FormatUsd(0.001), "$0.001");
+  EXPECT_EQ(FormatUsd(0.5), "$0.50");
+  EXPECT_EQ(FormatUsd(0.999), "$0.999");
+  EXPECT_EQ(FormatUsd(1.0), "$1.00");
+  EXPECT_EQ(FormatUsd(12.3), "$12.30");
 }
 
 TEST(ExportTree, FormatDurationPicksUnitAndPrecision) {

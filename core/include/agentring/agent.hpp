@@ -21,8 +21,9 @@
 // attributes below are the contract: query those.
 //
 // Attribute names follow the OpenTelemetry GenAI semantic conventions at kSemConvVersion (the
-// reader puts the matching schemaUrl on every exported scope) plus the agent.* / tool.* / rag.*
-// names of docs on agent tracing. Every key is a constant in agentring::attr.
+// reader puts the matching schemaUrl on every exported scope), plus agentring's own agent.*,
+// tool.*, rag.* and llm.cached for what those conventions do not cover (ReAct state, tool
+// targets, retrieval). Every key is a constant in agentring::attr.
 //
 // Costs. A helper is a Span whose start group carries its fixed attributes; optional ones are one
 // more group. Nothing here allocates or copies strings: values are string_views written into the
@@ -354,11 +355,16 @@ int8_t InitContentCapture() noexcept;
 std::string_view ClipForCapture(std::string_view value) noexcept;
 }  // namespace internal
 
-// Whether content capture is on: one relaxed load after the first call.
+// Whether content capture is on: one relaxed load after the first call. Always false with
+// -DAGENTRING_DISABLE (so that the Capture* calls below need nothing from the library).
 inline bool CaptureContentEnabled() noexcept {
+#ifndef AGENTRING_DISABLE
   int8_t s = internal::g_capture_content.load(std::memory_order_relaxed);
   if (__builtin_expect(s < 0, 0)) s = internal::InitContentCapture();
   return s > 0;
+#else
+  return false;
+#endif
 }
 // Overrides the environment for the whole process (tests, programs with their own settings).
 void SetContentCapture(bool enabled) noexcept;
@@ -374,21 +380,26 @@ size_t ClipContent(std::string_view value, size_t max_chars, std::string* out);
 
 // gen_ai.input.messages, gen_ai.output.messages, gen_ai.tool.call.arguments and
 // gen_ai.tool.call.result on `span`, clipped; nothing at all when capture is off.
+namespace internal {
+inline void CaptureContent(Span& span, Key key, std::string_view value) noexcept {
+#ifndef AGENTRING_DISABLE
+  if (CaptureContentEnabled()) span.Set(key, ClipForCapture(value));
+#else
+  (void)span, (void)key, (void)value;
+#endif
+}
+}  // namespace internal
 inline void CaptureInputMessages(Span& span, std::string_view messages_json) noexcept {
-  if (CaptureContentEnabled())
-    span.Set(attr::kGenAiInputMessages, internal::ClipForCapture(messages_json));
+  internal::CaptureContent(span, attr::kGenAiInputMessages, messages_json);
 }
 inline void CaptureOutputMessages(Span& span, std::string_view messages_json) noexcept {
-  if (CaptureContentEnabled())
-    span.Set(attr::kGenAiOutputMessages, internal::ClipForCapture(messages_json));
+  internal::CaptureContent(span, attr::kGenAiOutputMessages, messages_json);
 }
 inline void CaptureToolArguments(Span& span, std::string_view arguments) noexcept {
-  if (CaptureContentEnabled())
-    span.Set(attr::kGenAiToolCallArguments, internal::ClipForCapture(arguments));
+  internal::CaptureContent(span, attr::kGenAiToolCallArguments, arguments);
 }
 inline void CaptureToolResult(Span& span, std::string_view result) noexcept {
-  if (CaptureContentEnabled())
-    span.Set(attr::kGenAiToolCallResult, internal::ClipForCapture(result));
+  internal::CaptureContent(span, attr::kGenAiToolCallResult, result);
 }
 
 }  // namespace agentring

@@ -1,7 +1,7 @@
 /* agentring C ABI: spans recorded into the shared-memory ring, for C and for other languages'
  * foreign-function interfaces (Python's ctypes, Rust, Go's cgo, ...).
  *
- *   #include "agentring/agentring.h"          link libagentring.so (or libagentring.a + -lstdc++)
+ *   #include "agentring/agentring.h"    link libagentring.so (or libagentring.a -lstdc++ -lpthread)
  *
  *   agentring_span run;
  *   agentring_span_start(&run, "agent.run", 9, AGENTRING_KIND_RUN, NULL, NULL, 0);
@@ -29,7 +29,8 @@
  *     never kept, so the caller may free them as soon as the call returns.
  *   - A span lives in caller-allocated storage (agentring_span): no heap allocation per span.
  *     A zero-filled agentring_span is an ended span; every call on it does nothing.
- *   - Nothing here throws, locks, blocks or allocates after a thread's first span. Failure
+ *   - No span call (agentring_span_*) locks, blocks or allocates after a thread's first span;
+ *     the process-wide settings and agentring_get_stats may take the writer's lock. Failure
  *     (ring full, no reader, tracing disabled, a span not sampled) is never reported to the
  *     caller: the span is dropped and counted (agentring_get_stats). Functions that can reject
  *     an argument return int: 1 for success, 0 for rejection.
