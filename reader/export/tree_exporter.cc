@@ -310,7 +310,12 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
                     ? FormatDuration(max_end - min_start)
                     : std::string("open"));
   }
-  out->append(") trace=");
+  out->push_back(')');
+  if (folded_root != kNone && spans[folded_root]->kind != 0) {
+    out->push_back(' ');
+    out->append(KindString(spans[folded_root]->kind));
+  }
+  out->append(" trace=");
   AppendTraceIdHex(batch.trace_id, out);
   char buf[64];
   std::snprintf(buf, sizeof(buf), " spans=%zu processes=%zu", n, processes.size());
@@ -348,6 +353,12 @@ void RenderTraceTree(const TraceBatch& batch, std::string* out) {
     out->append("] (");
     out->append(IsOpen(s) ? std::string("open") : FormatDuration(s.duration_ns()));
     out->push_back(')');
+    // The stable kind (agent.kind) right after the duration: what the span is, whatever its
+    // name says. Custom spans show none.
+    if (s.kind != 0) {
+      out->push_back(' ');
+      out->append(KindString(s.kind));
+    }
     const bool rollup = s.kind == static_cast<uint8_t>(Kind::kRun) ||
                         s.kind == static_cast<uint8_t>(Kind::kTurn) ||
                         s.kind == static_cast<uint8_t>(Kind::kSubagent);

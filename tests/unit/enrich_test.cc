@@ -467,7 +467,7 @@ TEST(EnrichHotspot, MarksTheSpanTheTreeMarks) {
   EXPECT_EQ(e->stats().hotspots_marked.load(), 1u);
   std::string tree;
   RenderTraceTree(b, &tree);
-  EXPECT_NE(tree.find("[span2] (6.0s)  <-- HOTSPOT"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("[span2] (6.0s) retrieval  <-- HOTSPOT"), std::string::npos) << tree;
   EXPECT_EQ(tree.find("HOTSPOT"), tree.rfind("HOTSPOT")) << tree;
 }
 

@@ -251,14 +251,14 @@ TEST(ExportTree, ShowsCostOnCallsAndRollUpsOnTurnsAndTheRun) {
   // gpt-4o: (2048 * 2.50 + 150 * 10.00) / 1M = $0.00662; llama3.1 is self-hosted ($0); my-model
   // is unknown, so the totals above it are lower bounds ("cost≥").
   const std::vector<std::string> expected = {
-      "[Trace: agent.run] (Total: 10.0s) trace=4bf92f3577b34da6a3ce929d0e0e4736 spans=7 "
+      "[Trace: agent.run] (Total: 10.0s) run trace=4bf92f3577b34da6a3ce929d0e0e4736 spans=7 "
       "processes=1 tokens=2648/210 cost≥$0.00662",
-      "├── [agent.turn 1] (4.0s) tokens=2048/150 cost=$0.00662",
-      "│   ├── [chat gpt-4o] (3.0s) model=gpt-4o tokens=2048/150 cost=$0.00662  <-- HOTSPOT",
-      "│   └── [execute_tool] (1.0s)",
-      "└── [agent.turn 2] (6.0s) tokens=600/60 cost≥$0",
-      "    ├── [chat llama3.1] (1.0s) model=llama3.1 tokens=500/50 cost=$0",
-      "    └── [chat my-model] (1.0s) model=my-model tokens=100/10",
+      "├── [agent.turn 1] (4.0s) turn tokens=2048/150 cost=$0.00662",
+      "│   ├── [chat gpt-4o] (3.0s) llm model=gpt-4o tokens=2048/150 cost=$0.00662  <-- HOTSPOT",
+      "│   └── [execute_tool] (1.0s) tool",
+      "└── [agent.turn 2] (6.0s) turn tokens=600/60 cost≥$0",
+      "    ├── [chat llama3.1] (1.0s) llm model=llama3.1 tokens=500/50 cost=$0",
+      "    └── [chat my-model] (1.0s) llm model=my-model tokens=100/10",
   };
   EXPECT_EQ(Lines(out), expected) << out;
 }
