@@ -88,6 +88,7 @@ class DrainedSegment {
   void WaitDrained() {
     draining_.store(true);
     struct Off { std::atomic<bool>* f; ~Off() { f->store(false); } } off{&draining_};
+    const uint64_t start_ns = internal::NowMonotonicNs();
     for (;;) {
       bool drained = true;
       for (uint32_t i = 0; i < view_->lane_count(); ++i) {
@@ -97,6 +98,19 @@ class DrainedSegment {
           drained = false;
       }
       if (drained) return;
+      if (internal::NowMonotonicNs() - start_ns > 30'000'000'000ull) {
+        // A reader that stops draining a lane with records in it is a bug: say which lane and
+        // fail, rather than hang the run.
+        for (uint32_t i = 0; i < view_->lane_count(); ++i) {
+          auto* ls = view_->lane_slot(i);
+          fprintf(stderr, "writer_bench: lane %u state %#x process slot %u head %llu tail %llu\n",
+                  i, ls->entry.state.load(), ls->entry.process_slot,
+                  static_cast<unsigned long long>(ls->writer.head.load()),
+                  static_cast<unsigned long long>(ls->reader.tail.load()));
+        }
+        fprintf(stderr, "writer_bench: the reader stopped draining for 30 s\n");
+        abort();
+      }
       std::this_thread::yield();
     }
   }

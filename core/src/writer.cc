@@ -458,7 +458,7 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     abi::LaneSlot* ls = seg.lane_slot(i);
     uint32_t expected = abi::kLaneFree;
     if (ls->entry.state.load(std::memory_order_relaxed) != abi::kLaneFree) continue;
-    if (!ls->entry.state.compare_exchange_strong(expected, abi::kLaneClaiming,
+    if (!ls->entry.state.compare_exchange_strong(expected, abi::LaneClaimingBy(p.slot),
                                                  std::memory_order_acquire))
       continue;
     // The lane is ours: re-initialise its header whatever it held (a hostile or stale value

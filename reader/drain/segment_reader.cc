@@ -188,16 +188,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   if (state != abi::kLaneOwned && state != abi::kLaneReleased) return 0;
   uint32_t slot_untrusted = ls->entry.process_slot;
   uint32_t gen = ls->entry.process_generation;
-  if (slot_untrusted >= seg_->process_slot_count()) {
-    Count(RejectReason::kLaneEntry, 1);
-    return 0;
-  }
+  if (slot_untrusted >= seg_->process_slot_count()) return 0;  // freed (and counted) in reclaim
   ProcessState& p = procs_[slot_untrusted];
   if (!p.active || p.generation != gen) ScanProcess(slot_untrusted);
-  if (!p.active || p.generation != gen) {
-    Count(RejectReason::kLaneEntry, 1);
-    return 0;
-  }
+  if (!p.active || p.generation != gen) return 0;  // likewise
   const uint64_t capacity = seg_->lane_capacity_records();
   const uint64_t mask = capacity - 1;
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
@@ -271,9 +265,38 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
   for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
     abi::LaneSlot* ls = seg_->lane_slot(i);
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+    if (abi::IsLaneClaiming(state)) {
+      // A claimer that died mid-claim wrote no record yet: free the lane once its process is
+      // known dead (or the claimer field is garbage).
+      uint32_t claimer = abi::LaneClaimer(state);
+      if (claimer >= procs_.size() || (procs_[claimer].active && procs_[claimer].dead)) {
+        uint32_t expected = state;
+        ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree, std::memory_order_acq_rel);
+      } else {
+        ++lanes_left[claimer];
+      }
+      continue;
+    }
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
     uint32_t slot = ls->entry.process_slot;
-    if (slot >= procs_.size()) continue;
+    // The process may have attached and claimed this lane after this pass scanned the process
+    // table: scan its slot again before judging (the lane state's acquire above makes the
+    // process's claim visible).
+    if (slot < procs_.size() &&
+        (!procs_[slot].active || procs_[slot].generation != ls->entry.process_generation))
+      ScanProcess(slot);
+    if (slot >= procs_.size() || !procs_[slot].active ||
+        procs_[slot].generation != ls->entry.process_generation) {
+      // An owner that is not (or no longer) in the process table: corrupt. Its records cannot
+      // be attributed or their strings resolved; count them and free the lane.
+      uint64_t head = ls->writer.head.load(std::memory_order_acquire);
+      uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);
+      uint64_t lost = head > tail && head - tail <= seg_->lane_capacity_records() ? head - tail : 0;
+      Count(RejectReason::kLaneEntry, lost + 1);
+      ls->reader.tail.store(head, std::memory_order_release);
+      FreeLane(i);
+      continue;
+    }
     ProcessState& p = procs_[slot];
     bool owner_dead = p.active && p.dead && p.generation == ls->entry.process_generation;
     bool drained = ls->writer.head.load(std::memory_order_acquire) ==

@@ -25,9 +25,9 @@ namespace {
 constexpr const char* kStatsUsage = "usage: agentring stats [--segment NAME] [--json]";
 
 const char* LaneStateName(uint32_t state) {
+  if (abi::IsLaneClaiming(state)) return "claiming";
   switch (state) {
     case abi::kLaneFree: return "free";
-    case abi::kLaneClaiming: return "claiming";
     case abi::kLaneOwned: return "owned";
     case abi::kLaneReleased: return "released";
     default: return "invalid";

@@ -148,10 +148,14 @@ struct alignas(kCacheLine) SegmentHeader {
 
 enum LaneState : uint32_t {
   kLaneFree = 0,
-  kLaneClaiming = 1,
+  kLaneClaiming = 1,  // the low byte; bits 8-31 hold the claimer's process slot + 1, so that
+                      // the reader can free a lane whose claimer died mid-claim
   kLaneOwned = 2,
   kLaneReleased = 3,
 };
+constexpr uint32_t LaneClaimingBy(uint32_t process_slot) { return kLaneClaiming | ((process_slot + 1) << 8); }
+constexpr bool IsLaneClaiming(uint32_t state) { return (state & 0xff) == kLaneClaiming; }
+constexpr uint32_t LaneClaimer(uint32_t state) { return (state >> 8) - 1; }  // ~0u: unknown
 
 // Line 0 of a lane slot: who owns the lane. Written by the claiming writer while the state is
 // kLaneClaiming, published by the release-store of kLaneOwned; reset by the reader with kLaneFree.
