@@ -10,7 +10,7 @@
 //   BM_CApi_SpanWith4AttrsSetOneByOne  the same attributes by four agentring_span_set_* calls
 //                                      (four groups): what the array call saves
 //
-// As in writer_bench.cc (whose harness is copied here): a reader thread drains the segment, and
+// With the harness of bench/drained_segment.h (shared with writer_bench.cc): a reader thread drains the segment, and
 // every kBatchSpans spans the timer pauses until the lane is drained, so no benchmark ever times
 // the drop path; each reports `records_dropped`, which must be 0. Inputs (the attribute array)
 // are built outside the timed loop. Linked statically: the .so adds a PLT call per function.
@@ -29,109 +29,14 @@
 #include "agentring/agentring.h"
 #include "agentring/agentring.hpp"
 #include "agentring/internal/segment_map.h"
+#include "bench/drained_segment.h"
 #include "reader/drain/segment_reader.h"
 
 namespace {
 
 using agentring::Kind;
 using agentring::Span;
-namespace internal = agentring::internal;
-namespace reader = agentring::reader;
-
-constexpr uint32_t kLaneRecords = 1u << 18;  // 16 MiB lanes: a batch never fills one
-constexpr uint64_t kBatchSpans = 16384;      // then wait for the reader (timer paused)
-constexpr uint64_t kDrainBatchRecords = 1024;  // a reader pass below this backs off
-
-class NullSink : public reader::GroupSink {
- public:
-  void OnGroup(const reader::DecodedGroup& g, const reader::GroupContext&) override {
-    benchmark::DoNotOptimize(g.span_id);
-  }
-  void OnProcessExit(const reader::ProcessState&, uint64_t) override {}
-};
-
-// The writer's segment, drained by a reader thread for the whole run (writer_bench.cc).
-class DrainedSegment {
- public:
-  static DrainedSegment& Get() {
-    static DrainedSegment* s = new DrainedSegment();
-    return *s;
-  }
-  // Blocks until every lane is drained (called with the timer paused).
-  void WaitDrained() {
-    for (;;) {
-      bool drained = true;
-      for (uint32_t i = 0; i < view_->header()->lane_count; ++i) {
-        auto* ls = view_->lane_slot(i);
-        if (ls->writer.head.load(std::memory_order_acquire) !=
-            ls->reader.tail.load(std::memory_order_acquire))
-          drained = false;
-      }
-      if (drained) return;
-      std::this_thread::yield();
-    }
-  }
-
- private:
-  DrainedSegment() {
-    name_ = "bench-capi-" + std::to_string(getpid());
-    internal::SegmentMap::CreateOptions o;
-    o.geometry.lane_count = 4;
-    o.geometry.lane_capacity_records = kLaneRecords;
-    o.geometry.process_slot_count = 64;
-    bool created = false;
-    internal::OpenStatus st;
-    std::string err;
-    internal::SegmentMap::Remove(name_);
-    auto seg = internal::SegmentMap::Create(name_, o, &created, &st, &err);
-    if (!seg) {
-      fprintf(stderr, "bench: %s\n", err.c_str());
-      abort();
-    }
-    view_ = internal::SegmentMap::Open(name_, &st, &err);
-    if (agentring_set_segment_name(name_.data(), name_.size()) != 1) abort();
-    reader_ = std::make_unique<reader::SegmentReader>(std::move(seg));
-    std::thread([this] {
-      NullSink sink;
-      for (;;) {
-        // Drain in batches, as the reader does (writer_bench.cc explains why).
-        uint64_t n = reader_->Pass(&sink);
-        if (n < kDrainBatchRecords) std::this_thread::sleep_for(std::chrono::microseconds(n ? 20 : 50));
-      }
-    }).detach();
-    { Span warm("bench.warmup"); }  // attaches, claims this thread's lane, pre-faults it
-    WaitDrained();
-    internal::SegmentMap::Remove(name_);  // the name goes; every mapping stays valid
-  }
-  std::string name_;
-  std::unique_ptr<internal::SegmentMap> view_;
-  std::unique_ptr<reader::SegmentReader> reader_;
-};
-
-uint64_t DroppedRecords() {
-  agentring_stats s{};
-  s.struct_size = sizeof(s);
-  agentring_get_stats(&s);
-  return s.records_dropped + s.span_starts_dropped_no_lane + s.span_starts_dropped_no_segment;
-}
-
-// Runs `body` state.iterations() times, pausing every kBatchSpans to let the reader drain.
-template <typename F>
-void RunDrained(benchmark::State& state, F&& body) {
-  DrainedSegment& seg = DrainedSegment::Get();
-  uint64_t dropped_before = DroppedRecords();
-  uint64_t n = 0;
-  for (auto _ : state) {
-    body();
-    if (++n == kBatchSpans) {
-      state.PauseTiming();
-      seg.WaitDrained();
-      state.ResumeTiming();
-      n = 0;
-    }
-  }
-  state.counters["records_dropped"] = static_cast<double>(DroppedRecords() - dropped_before);
-}
+using namespace agentring_bench;
 
 // A string literal as the (pointer, length) pair the C API takes.
 #define S(literal) literal, sizeof(literal) - 1
