@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost of a span from Python, against a do-nothing context manager measured in the same run.
 
-    PYTHONPATH=python python3 bench/python_bench.py [--spans N] [--repeat R] [--json FILE]
+    python3 bench/python_bench.py [--spans N] [--repeat R] [--json FILE]   (uses ../python)
 
 Starts its own agentring-reader (build/bin, or $AGENTRING_BIN_DIR) on a private segment that
 exports to /dev/null, then times with timeit on the thread's CPU clock (time.thread_time: the
@@ -11,7 +11,7 @@ interleaving the cases in every repeat and keeping each case's best repeat:
   baseline   `with Null(): pass`, a context manager whose __enter__/__exit__ do nothing
   span       `with agentring.span("execute_tool", kind=Kind.TOOL, attributes={4 attributes:
              2 str, 1 int, 1 bool}): pass`, inside a run span (so it has a parent)
-  helper     the same span through agentring.tool(name, action, target) (+ its fixed attributes)
+  helper     agentring.tool("filesystem", "read", path): the helper, with its 5 attributes
   bare       `with agentring.span("step"): pass` (no attributes)
   disabled   `span` with agentring.set_enabled(False)
 
@@ -37,17 +37,28 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 def start_reader(segment, bin_dir):
     reader = os.path.join(bin_dir, "agentring-reader")
     if not os.path.exists(reader):
-        sys.exit("python_bench: %s not found: build it with `make` or set AGENTRING_BIN_DIR" % reader)
+        sys.exit("python_bench: %s not found: build it with `make` or set AGENTRING_BIN_DIR"
+                 % reader)
     stats = os.path.join(tempfile.mkdtemp(prefix="agentring-pybench-"), "stats.json")
-    proc = subprocess.Popen([reader, "--segment", segment, "--create", "--exporter", "jsonl",
-                             "--out", "/dev/null", "--stats-json", stats])
+    # Few, large lanes: a repeat writes ~120k records (6 per span), more than a default lane
+    # holds, and a timing that includes drops would flatter the writer.
+    proc = subprocess.Popen([reader, "--segment", segment, "--create", "--lanes", "4",
+                             "--lane-kib", "16384", "--exporter", "jsonl", "--out", "/dev/null",
+                             "--stats-json", stats])
+    # Wait for the header's magic, not just the file: a writer that attaches to a segment still
+    # being initialised backs off for 100 ms (its spans meanwhile count as no_segment drops).
     path = "/dev/shm/agentring." + segment
     deadline = time.monotonic() + 10
-    while not os.path.exists(path):
+    while True:
+        try:
+            with open(path, "rb") as f:
+                if f.read(8) == b"AGARNGv1":
+                    return proc, stats
+        except OSError:
+            pass
         if proc.poll() is not None or time.monotonic() > deadline:
             sys.exit("python_bench: the reader did not create %s" % path)
-        time.sleep(0.01)
-    return proc, stats
+        time.sleep(0.005)
 
 
 def main():
@@ -106,12 +117,18 @@ def main():
                     agentring.set_enabled(enabled)
                     t = timeit.Timer(fn, timer=time.thread_time).timeit(number=args.spans)
                     best[name] = min(best[name], t / args.spans * 1e6)
-                    time.sleep(0.02)  # let the reader drain the lane between repeats
+                    # Let the reader catch up (it assembles ~0.4 M spans/s on a slow machine);
+                    # sleeping is not on the thread's CPU clock.
+                    time.sleep(args.spans * 4e-6)
             agentring.set_enabled(True)
         writer = agentring.stats()
     finally:
         reader.terminate()
         reader.wait(timeout=30)
+        try:
+            os.unlink("/dev/shm/agentring." + segment)
+        except OSError:
+            pass
 
     dropped = writer["spans_started"] - writer["span_starts_committed"] - writer[
         "spans_head_sampled_out"]

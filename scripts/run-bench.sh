@@ -39,3 +39,8 @@ for name, b in by.items():
         print(f"  !! {name} dropped records: it timed the drop path", file=sys.stderr)
 PY
 done
+
+# The Python package over the C ABI: a span with 4 attributes against a do-nothing context
+# manager, in the same interpreter run (timeit; Google Benchmark cannot host Python).
+AGENTRING_LIB="$build/lib/libagentring.so" AGENTRING_BIN_DIR="$build/bin" PYTHONPATH=python \
+  python3 bench/python_bench.py --json "$out/python_bench.json"
