@@ -321,6 +321,10 @@ def _parent_buffer(parent):
 
 _SpanBuffer = _ffi.SpanBuffer
 _ContextBuffer = _ffi.ContextBuffer
+# What a span holds while tracing is off: zero-filled storage, which the C ABI defines as an
+# ended span (every call on it does nothing), and an invalid context. Shared: never written.
+_OFF_SPAN = _SpanBuffer()
+_OFF_CONTEXT = _ContextBuffer()
 _start_raw = _ffi.span_start_with_attrs
 _end_raw = _ffi.span_end
 _context_raw = _ffi.span_context
@@ -363,8 +367,9 @@ class Span:
         """Starts the span without making it current (see __enter__). Returns self. Raises
         RuntimeError if it was started before."""
         self.__enter__()
-        _cur_reset(self._token)
-        self._token = None
+        if self._token is not None:
+            _cur_reset(self._token)
+            self._token = None
         return self
 
     def end(self):
@@ -378,6 +383,12 @@ class Span:
         # floats); anything else goes through _pack.
         if self._buf is not None:
             raise RuntimeError("agentring: span %r was already started" % (self.name,))
+        if not _recording_hint:
+            # Tracing is off: no foreign call, no buffers, no contextvar change. (set_enabled
+            # turns the library off too; this only saves the work it would have discarded.)
+            self._buf = _OFF_SPAN
+            self._ctx = _OFF_CONTEXT
+            return self
         parent = self._parent
         if parent is None:
             cur = _cur_get()
@@ -430,6 +441,8 @@ class Span:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self._buf is _OFF_SPAN:
+            return False
         if exc_type is not None and exc_type is not GeneratorExit:
             self.record_exception(exc, escaped=True)
         _end_raw(self._buf)

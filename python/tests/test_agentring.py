@@ -540,6 +540,18 @@ class TracedTest(unittest.TestCase):
             assert not agentring.is_enabled()
             with agentring.span("dropped") as s:
                 assert not s.is_recording
+                # Every method is a no-op on a span started while tracing is off.
+                s.set("k", 1).set_attributes({"a": "b"})
+                s.add_event("ev", {"n": 2})
+                with agentring.span("dropped-child", attributes={"x": True}):
+                    pass
+            try:
+                with agentring.span("dropped-error"):
+                    raise ValueError("boom")
+            except ValueError:
+                pass
+            manual = agentring.span("dropped-manual").start()
+            manual.end()
             agentring.set_enabled(True)
             with agentring.span("kept-2") as s:
                 assert s.is_recording
