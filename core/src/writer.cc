@@ -450,7 +450,6 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     t.attach_generation = p.attach_generation;
   }
   SegmentMap& seg = *p.seg;
-  abi::SegmentHeader* h = seg.header();
   uint32_t n = seg.lane_count();
   uint32_t start = static_cast<uint32_t>(Gettid()) % n;
   for (uint32_t k = 0; k < n; ++k) {
@@ -517,7 +516,7 @@ inline bool EnsureLane(ThreadState& t, LaneFailure* why) {
   return *why == LaneFailure::kNone;
 }
 
-[[gnu::noinline]] uint32_t InternSlow(ThreadState& t, const Name& n, InternEntry* set) {
+[[gnu::noinline]] uint32_t InternSlow(const Name& n, InternEntry* set) {
   Process& p = P();
   uint32_t id;
   {
@@ -541,7 +540,6 @@ inline bool EnsureLane(ThreadState& t, LaneFailure* why) {
       break;
     }
   }
-  (void)t;
   set[way].hash = n.hash();
   set[way].id = id;
   return id;
@@ -553,7 +551,7 @@ inline uint32_t InternId(ThreadState& t, const Name& n) {
   if (__builtin_expect(set[0].hash == n.hash(), 1)) return set[0].id;
   for (uint32_t w = 1; w < kInternWays; ++w)
     if (set[w].hash == n.hash()) return set[w].id;
-  return InternSlow(t, n, set);
+  return InternSlow(n, set);
 }
 
 // Room for n records at t.head? Refreshes the cached limit from the reader's tail when needed.

@@ -18,7 +18,6 @@ struct TraceAssembler::Trace {
   uint64_t first_mono_ns = 0;
   bool emitted = false;        // its first part went out; more spans are late parts
   bool queued = false;         // in check_ (waiting for a decision or a late part)
-  uint64_t emptied_mono_ns = 0;
 };
 
 namespace {
@@ -191,7 +190,6 @@ void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
   spans_[g.span_id] = SpanRef{t, s.get()};
   t->spans.push_back(std::move(s));
   ++t->open;
-  t->emptied_mono_ns = 0;
   ++stats_.spans_started;
 }
 
@@ -225,7 +223,7 @@ void TraceAssembler::OnProcessExit(const ProcessState& p, uint64_t last_unix_ns)
   }
 }
 
-void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
+void TraceAssembler::Emit(Trace* t, bool all) {
   TraceBatch batch;
   batch.trace_id = t->id;
   batch.late = t->emitted;
@@ -245,7 +243,6 @@ void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
             [](const auto& a, const auto& b) { return a->start_unix_ns < b->start_unix_ns; });
   if (!t->emitted) ++stats_.traces_emitted; else ++stats_.late_batches;
   t->emitted = true;
-  if (t->spans.empty()) t->emptied_mono_ns = now_mono_ns;
   stats_.spans_emitted += batch.spans.size();
   emit_(std::move(batch));
 }
@@ -260,9 +257,9 @@ void TraceAssembler::EndPass(uint64_t pass, uint64_t now_mono_ns) {
       bool complete = t->root_ended && pass > t->root_end_pass && t->open == 0;
       bool waited = t->root_ended && now_mono_ns - t->root_end_mono_ns >= opts_.decision_wait_ns;
       bool too_old = now_mono_ns - t->first_mono_ns >= opts_.max_open_ns;
-      if (complete || waited || too_old) Emit(t, false, now_mono_ns);
+      if (complete || waited || too_old) Emit(t, false);
     } else if (t->ended_unsent > 0) {
-      Emit(t, false, now_mono_ns);  // a late part
+      Emit(t, false);  // a late part
     }
     if (t->emitted && t->spans.empty()) {
       // Sent in full: remember the id for late spans, stop scanning it.
@@ -304,8 +301,7 @@ void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
   for (auto& [id, ref] : spans_) {
     if (!ref.span->ended) CloseIncomplete(ref.span, ref.trace, reason, now_unix_ns);
   }
-  uint64_t now = MonoNow();
-  for (auto& [id, t] : traces_) Emit(t.get(), true, now);
+  for (auto& [id, t] : traces_) Emit(t.get(), true);
   traces_.clear();
   spans_.clear();
   stats_.open_traces = 0;

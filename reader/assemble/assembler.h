@@ -79,7 +79,7 @@ class TraceAssembler : public GroupSink {
   // Applies held groups whose span has started; with `expire`, counts and drops those older
   // than orphan_wait_ns.
   void ApplyPending(bool expire, uint64_t now_mono_ns);
-  void Emit(Trace* t, bool all, uint64_t now_mono_ns);
+  void Emit(Trace* t, bool all);
   void CloseIncomplete(SpanData* s, Trace* t, const char* reason, uint64_t end_unix_ns);
   bool IsLocalRoot(const SpanData& s, const Trace* t) const;
 

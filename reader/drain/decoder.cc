@@ -58,7 +58,6 @@ const char* RejectReasonName(RejectReason r) {
     case RejectReason::kBadString: return "bad_string";
     case RejectReason::kBadIds: return "bad_ids";
     case RejectReason::kBadValue: return "bad_value";
-    case RejectReason::kOrphan: return "orphan";
     case RejectReason::kHeadOutOfRange: return "head_out_of_range";
     case RejectReason::kLaneEntry: return "lane_entry";
     case RejectReason::kCount: break;

@@ -18,7 +18,6 @@ enum class RejectReason : uint8_t {
   kBadString,            // string length or continuation records malformed
   kBadIds,               // zero trace or span id
   kBadValue,             // unknown value type / status code
-  kOrphan,               // an attribute/end/event for a span whose start never arrived
   kHeadOutOfRange,       // a lane head behind its tail or more than a lane ahead
   kLaneEntry,            // a lane-table entry naming a process slot that does not own it
   kCount

@@ -75,6 +75,13 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
   buf_.resize(kCopyWindowRecords);
 }
 
+void SegmentReader::RefreshStrings(uint32_t slot) {
+  ProcessState& p = procs_[slot];
+  p.strings.Refresh(*seg_->process_slot(slot), seg_->string_block(slot),
+                    seg_->string_block_bytes(), &pool_);
+  if (p.strings.TakeCorruptReport()) ++stats_.string_tables_corrupt;
+}
+
 void SegmentReader::Count(RejectReason r, uint64_t records) {
   stats_.records_rejected += records;
   stats_.rejected_by_reason[static_cast<size_t>(r)] += records;
@@ -95,7 +102,7 @@ void SegmentReader::ScanProcess(uint32_t i) {
   info->pid = s->pid;
   info->slot = i;
   info->generation = p.generation;
-  p.strings.Refresh(*s, seg_->string_block(i), seg_->string_block_bytes(), &pool_);
+  RefreshStrings(i);
   if (const std::string_view* res = p.strings.Find(s->resource_string_id)) {
     std::string_view rs = *res;
     size_t pos = 0;
@@ -227,8 +234,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       }
       if (!ResolveAll(p, group_)) {
         if (!refreshed) {
-          p.strings.Refresh(*seg_->process_slot(slot_untrusted), seg_->string_block(slot_untrusted),
-                            seg_->string_block_bytes(), &pool_);
+          RefreshStrings(slot_untrusted);
           refreshed = true;
         }
         if (!ResolveAll(p, group_)) {
@@ -348,6 +354,7 @@ uint64_t SegmentReader::Pass(GroupSink* sink) {
 
 DrainStats SegmentReader::Collect() const {
   DrainStats s = stats_;
+  s.string_pool_overflows = pool_.overflows();
   for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
     abi::LaneSlot* ls = seg_->lane_slot(i);
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);

@@ -38,13 +38,21 @@ class StringMirror {
     ids_.clear();
     parsed_ = abi::kFirstStringOffset;
     corrupt_ = false;
+    corrupt_reported_ = false;
   }
   bool corrupt() const { return corrupt_; }
+  // True the first time corrupt() is seen (so the caller counts each table once).
+  bool TakeCorruptReport() {
+    if (!corrupt_ || corrupt_reported_) return false;
+    corrupt_reported_ = true;
+    return true;
+  }
 
  private:
   std::vector<std::string_view> ids_;  // by offset / 4; data() == nullptr: no entry there
   uint32_t parsed_ = abi::kFirstStringOffset;
   bool corrupt_ = false;
+  bool corrupt_reported_ = false;
 };
 
 // What the reader knows about one process slot.
@@ -84,6 +92,8 @@ struct DrainStats {
   std::array<uint64_t, static_cast<size_t>(RejectReason::kCount)> rejected_by_reason{};
   uint64_t groups_delivered = 0;
   uint64_t groups_with_unresolved_strings = 0;  // a string id never appeared: "?<id>" used
+  uint64_t string_tables_corrupt = 0;   // a process's table held a malformed entry (once each)
+  uint64_t string_pool_overflows = 0;   // distinct strings past StringPool::kMaxStrings
   uint64_t span_starts_read = 0;
   uint64_t lanes_freed = 0;
   uint64_t processes_reclaimed = 0;
@@ -131,6 +141,7 @@ class SegmentReader {
   void ReclaimDeadProcesses(GroupSink* sink);
   bool ResolveAll(ProcessState& p, const DecodedGroup& g);
   void Count(RejectReason r, uint64_t records);
+  void RefreshStrings(uint32_t slot);  // copies new entries; counts a corrupt table once
 
   std::unique_ptr<internal::SegmentMap> seg_;
   abi::SegmentHeader* h_;

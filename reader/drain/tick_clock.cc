@@ -19,8 +19,7 @@ TickClock::TickClock(const abi::SegmentHeader& h) {
   // Anchor wall-clock time now (the creator's anchor may be hours old; the rate matters more).
   anchor_ticks_ = __rdtsc();
   anchor_unix_ns_ = internal::NowUnixNs();
-  base_ticks_ = h.calib_ticks;
-  base_mono_ns_ = 0;  // unknown for the creator's sample: start our own baseline
+  // The refinement baseline is our own first sample (the creator's has no monotonic reading).
   base_ticks_ = anchor_ticks_;
   base_mono_ns_ = internal::NowMonotonicNs();
   last_refine_mono_ns_ = base_mono_ns_;

@@ -217,6 +217,8 @@ std::string ReaderLoop::StatsJson() const {
   add("strings_dropped", d.writer_strings_dropped);
   add("records_orphaned", a.records_orphaned);
   add("groups_with_unresolved_strings", d.groups_with_unresolved_strings);
+  add("string_tables_corrupt", d.string_tables_corrupt);
+  add("string_pool_overflows", d.string_pool_overflows);
   add("duplicate_span_ids", a.duplicate_span_ids);
   add("export_failures", export_failures_.load());
   add("export_queue_high_water_spans", queue_high_water_spans_.load());

@@ -56,7 +56,6 @@ std::string Printable(std::string_view s) {
 // slot has none or its entry is out of bounds. The entry (u32 length, bytes) must lie inside the
 // published part of the block, [0, strings_used_bytes).
 std::string ResourceValue(internal::SegmentMap& seg, uint32_t slot, std::string_view key) {
-  const abi::SegmentHeader* h = seg.header();
   abi::ProcessSlot* ps = seg.process_slot(slot);
   const uint32_t id_untrusted = ps->resource_string_id;
   // acquire: pairs with the writer's release in AppendStringLocked (the entry bytes below
