@@ -134,6 +134,19 @@ void SegmentReader::ScanProcess(uint32_t i) {
   p.info = std::move(info);
 }
 
+ProcessState* SegmentReader::LaneOwner(const abi::LaneEntry& e) {
+  const uint32_t slot = e.process_slot;  // untrusted until checked here
+  const uint32_t generation = e.process_generation;
+  if (slot >= procs_.size()) return nullptr;
+  ProcessState& p = procs_[slot];
+  // The process may have attached and claimed the lane after this pass scanned the process
+  // table: scan its slot again before judging (the caller's acquire of the lane state makes
+  // the process's claim visible).
+  if (!p.active || p.generation != generation) ScanProcess(slot);
+  if (!p.active || p.generation != generation) return nullptr;
+  return &p;
+}
+
 void SegmentReader::ProbeLiveness() {
   for (uint32_t i = 0; i < seg_->process_slot_count(); ++i) {
     abi::ProcessSlot* s = seg_->process_slot(i);
@@ -193,12 +206,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   // acquire: pairs with the writer's release of kLaneOwned / kLaneReleased.
   uint32_t state = ls->entry.state.load(std::memory_order_acquire);
   if (state != abi::kLaneOwned && state != abi::kLaneReleased) return 0;
-  uint32_t slot_untrusted = ls->entry.process_slot;
-  uint32_t gen = ls->entry.process_generation;
-  if (slot_untrusted >= seg_->process_slot_count()) return 0;  // freed (and counted) in reclaim
-  ProcessState& p = procs_[slot_untrusted];
-  if (!p.active || p.generation != gen) ScanProcess(slot_untrusted);
-  if (!p.active || p.generation != gen) return 0;  // likewise
+  ProcessState* owner = LaneOwner(ls->entry);
+  if (owner == nullptr) return 0;  // freed (and counted) in ReclaimDeadProcesses
+  ProcessState& p = *owner;
+  const uint32_t slot_untrusted = ls->entry.process_slot;  // checked by LaneOwner
   const uint64_t capacity = seg_->lane_capacity_records();
   const uint64_t mask = capacity - 1;
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
@@ -284,15 +295,8 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
       continue;
     }
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
-    uint32_t slot = ls->entry.process_slot;
-    // The process may have attached and claimed this lane after this pass scanned the process
-    // table: scan its slot again before judging (the lane state's acquire above makes the
-    // process's claim visible).
-    if (slot < procs_.size() &&
-        (!procs_[slot].active || procs_[slot].generation != ls->entry.process_generation))
-      ScanProcess(slot);
-    if (slot >= procs_.size() || !procs_[slot].active ||
-        procs_[slot].generation != ls->entry.process_generation) {
+    ProcessState* owner = LaneOwner(ls->entry);
+    if (owner == nullptr) {
       // An owner that is not (or no longer) in the process table: corrupt. Its records cannot
       // be attributed or their strings resolved; count them and free the lane.
       uint64_t head = ls->writer.head.load(std::memory_order_acquire);
@@ -303,8 +307,9 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
       FreeLane(i);
       continue;
     }
-    ProcessState& p = procs_[slot];
-    bool owner_dead = p.active && p.dead && p.generation == ls->entry.process_generation;
+    ProcessState& p = *owner;
+    const uint32_t slot = ls->entry.process_slot;
+    bool owner_dead = p.dead;
     bool drained = ls->writer.head.load(std::memory_order_acquire) ==
                    ls->reader.tail.load(std::memory_order_relaxed);
     if ((state == abi::kLaneReleased || owner_dead) && drained) {

@@ -141,6 +141,9 @@ class SegmentReader {
   void ReclaimDeadProcesses(GroupSink* sink);
   bool ResolveAll(ProcessState& p, const DecodedGroup& g);
   void Count(RejectReason r, uint64_t records);
+  // The live process that owns a lane entry (Owned/Released lanes; state acquired by the
+  // caller), or nullptr when the entry names no such process (corrupt: the caller frees it).
+  ProcessState* LaneOwner(const abi::LaneEntry& e);
   void RefreshStrings(uint32_t slot);  // copies new entries; counts a corrupt table once
 
   std::unique_ptr<internal::SegmentMap> seg_;
