@@ -20,78 +20,15 @@
 #include "agentring/agent.hpp"
 #include "agentring/internal/segment_map.h"
 #include "reader/drain/segment_reader.h"
+#include "unit/span_capture.h"
 
 namespace agentring {
 namespace {
 
-struct SeenSpan {
-  uint64_t span_id = 0, parent = 0;
-  std::string name;
-  uint8_t kind = 0;
-  uint8_t status = 0;
-  std::string status_message;
-  std::vector<std::pair<std::string, std::string>> attrs;  // key -> rendered value
-  std::vector<uint64_t> links;                             // linked span ids
-};
-
-// Keeps what the drain stage delivers, span by span (the children end every span on the thread
-// that started it, so a span's start always arrives before its other groups).
-class SeenSink : public reader::GroupSink {
- public:
-  void OnGroup(const reader::DecodedGroup& g, const reader::GroupContext& ctx) override {
-    SeenSpan* s = nullptr;
-    if (g.type == abi::RecordType::SpanStart) {
-      spans.emplace_back();
-      s = &spans.back();
-      s->span_id = g.span_id;
-      s->parent = g.parent_span_id;
-      s->kind = g.kind;
-      s->name = std::string(ctx.String(g.name_id));
-      if (g.suffix_type == 1) s->name += " " + std::to_string(static_cast<int64_t>(g.suffix));
-      if (g.suffix_type == 2)
-        s->name += " " + std::string(ctx.String(static_cast<uint32_t>(g.suffix)));
-    } else {
-      for (auto& c : spans)
-        if (c.span_id == g.span_id) s = &c;
-      if (s == nullptr) return;
-    }
-    for (uint32_t k = 0; k < g.attr_count; ++k) {
-      const auto& a = g.attrs[k];
-      std::string v;
-      switch (a.type) {
-        case abi::ValueType::String: v = a.str; break;
-        case abi::ValueType::Double: {
-          double d;
-          memcpy(&d, &a.num, sizeof(d));
-          v = std::to_string(d);
-          break;
-        }
-        case abi::ValueType::Bool: v = a.num ? "true" : "false"; break;
-        default: v = std::to_string(static_cast<int64_t>(a.num));
-      }
-      s->attrs.emplace_back(std::string(ctx.String(a.key_id)), v);
-    }
-    if (g.type == abi::RecordType::SpanEnd || g.type == abi::RecordType::Status)
-      s->status = g.status;
-    if (g.type == abi::RecordType::Status) s->status_message = g.message;
-    if (g.type == abi::RecordType::Link) s->links.push_back(g.link_span_id);
-  }
-  void OnProcessExit(const reader::ProcessState&, uint64_t) override {}
-
-  const SeenSpan* Find(std::string_view name) const {
-    for (auto& s : spans)
-      if (s.name == name) return &s;
-    return nullptr;
-  }
-  std::vector<SeenSpan> spans;
-};
-
-std::string Attr(const SeenSpan* s, std::string_view key) {
-  for (auto& [k, v] : s->attrs)
-    if (k == key) return v;
-  return "<missing>";
-}
-bool Has(const SeenSpan* s, std::string_view key) { return Attr(s, key) != "<missing>"; }
+using SeenSpan = test::CapturedSpan;
+using SeenSink = test::SpanCapture;
+using test::Attr;
+using test::Has;
 
 using Env = std::vector<std::pair<const char*, const char*>>;  // nullptr value: unset
 

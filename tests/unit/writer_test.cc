@@ -18,6 +18,7 @@
 #include "agentring/internal/segment_map.h"
 #include "agentring/internal/writer_config.h"
 #include "reader/drain/segment_reader.h"
+#include "unit/span_capture.h"
 
 // ---- allocation counting (this binary only) ------------------------------------------------
 namespace {
@@ -44,87 +45,8 @@ void operator delete[](void* p, size_t) noexcept { free(p); }
 namespace agentring {
 namespace {
 
-struct CapturedSpan {
-  uint64_t span_id = 0, parent = 0, trace_hi = 0, trace_lo = 0;
-  std::string name;
-  uint8_t kind = 0, flags = 0;
-  bool ended = false;
-  int ends = 0;  // SpanEnd records seen
-  uint8_t status = 0;
-  std::string status_message;
-  std::vector<std::pair<std::string, std::string>> attrs;  // key -> rendered value
-  std::vector<std::string> events;
-  int links = 0;
-};
-
-// Drains a segment through the real drain stage and keeps what it saw.
-class CaptureSink : public reader::GroupSink {
- public:
-  void OnGroup(const reader::DecodedGroup& g, const reader::GroupContext& ctx) override {
-    CapturedSpan* s = nullptr;
-    if (g.type == abi::RecordType::SpanStart) {
-      spans.emplace_back();
-      s = &spans.back();
-      s->span_id = g.span_id;
-      s->parent = g.parent_span_id;
-      s->trace_hi = g.trace_hi;
-      s->trace_lo = g.trace_lo;
-      s->kind = g.kind;
-      s->flags = g.flags;
-      s->name = std::string(ctx.String(g.name_id));
-      if (g.suffix_type == 1) s->name += " " + std::to_string(static_cast<int64_t>(g.suffix));
-      if (g.suffix_type == 2) s->name += " " + std::string(ctx.String(static_cast<uint32_t>(g.suffix)));
-      if (g.suffix_type == 3) s->name += " " + std::string(reinterpret_cast<const char*>(&g.suffix), g.suffix_len);
-    } else {
-      for (auto& c : spans)
-        if (c.span_id == g.span_id) s = &c;
-      if (s == nullptr) {
-        // Its start is in a lane drained later (the span ended on another thread): hold it,
-        // as the assembler does.
-        held.push_back({g, ctx});
-        return;
-      }
-    }
-    for (uint32_t k = 0; k < g.attr_count; ++k) {
-      const auto& a = g.attrs[k];
-      std::string v = a.type == abi::ValueType::String ? a.str : std::to_string(a.num);
-      s->attrs.emplace_back(std::string(ctx.String(a.key_id)), v);
-    }
-    if (g.type == abi::RecordType::SpanEnd) {
-      ++s->ends;
-      s->ended = true;
-      s->status = g.status;
-    }
-    if (g.type == abi::RecordType::Status) {
-      s->status = g.status;
-      s->status_message = g.message;
-    }
-    if (g.type == abi::RecordType::Event) s->events.emplace_back(ctx.String(g.name_id));
-    if (g.type == abi::RecordType::Link) ++s->links;
-  }
-  void OnProcessExit(const reader::ProcessState&, uint64_t) override {}
-  // Re-applies held records; what still has no start is an orphan.
-  void Settle() {
-    std::vector<std::pair<reader::DecodedGroup, reader::GroupContext>> h;
-    h.swap(held);
-    for (auto& [g, ctx] : h) OnGroup(g, ctx);
-    orphans += static_cast<int>(held.size());
-    held.clear();
-  }
-  std::vector<std::pair<reader::DecodedGroup, reader::GroupContext>> held;
-  const CapturedSpan* Find(std::string_view name) const {
-    for (auto& s : spans)
-      if (s.name == name) return &s;
-    return nullptr;
-  }
-  std::string Attr(const CapturedSpan* s, std::string_view key) const {
-    for (auto& [k, v] : s->attrs)
-      if (k == key) return v;
-    return "<missing>";
-  }
-  std::vector<CapturedSpan> spans;
-  int orphans = 0;
-};
+using test::CapturedSpan;
+using CaptureSink = test::SpanCapture;
 
 // One segment for the whole binary: a process attaches its writer once.
 class WriterTest : public ::testing::Test {
@@ -182,7 +104,7 @@ TEST_F(WriterTest, NestedSpansWithKindsSuffixesAndAttributes) {
   EXPECT_TRUE(run->ended && turn->ended && llm->ended);
   EXPECT_EQ(s.Attr(run, "agent.name"), "CodingAgent");
   EXPECT_EQ(s.Attr(run, "agent.iteration"), "3");
-  EXPECT_EQ(s.Attr(run, "llm.cached"), "1");
+  EXPECT_EQ(s.Attr(run, "llm.cached"), "true");
   EXPECT_EQ(s.orphans, 0);
 }
 
@@ -204,10 +126,13 @@ TEST_F(WriterTest, StatusEventsAndLinks) {
   const CapturedSpan* t = s.Find("execute_tool");
   ASSERT_TRUE(t);
   EXPECT_EQ(s.Attr(t, "tool.target"), "/src/main.rs");
-  EXPECT_EQ(s.Attr(t, "attempt"), "2");
+  // The event's attribute belongs to the event, not to the span.
+  EXPECT_EQ(s.Attr(t, "attempt"), "<missing>");
+  ASSERT_EQ(t->event_attrs.size(), 1u);
+  EXPECT_EQ(t->event_attrs[0], (std::pair<std::string, std::string>("attempt", "2")));
   ASSERT_EQ(t->events.size(), 1u);
   EXPECT_EQ(t->events[0], "retry");
-  EXPECT_EQ(t->links, 1);
+  EXPECT_EQ(t->links.size(), 1u);
   EXPECT_EQ(t->status, static_cast<uint8_t>(StatusCode::kError));
   EXPECT_EQ(t->status_message, "permission denied");
 }
