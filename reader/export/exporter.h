@@ -3,9 +3,13 @@
 #ifndef AGENTRING_READER_EXPORT_EXPORTER_H_
 #define AGENTRING_READER_EXPORT_EXPORTER_H_
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "reader/model/span.h"
 
@@ -19,8 +23,26 @@ class Exporter {
   // the batch's spans as lost with reason export_failed). Called from the reader's pipeline
   // thread only.
   virtual bool Export(const TraceBatch& batch) = 0;
+  // Delivers several traces at once (a network exporter sends them as one request). Returns the
+  // number of spans that could not be delivered; the caller counts them as lost with reason
+  // export_failed. The default calls Export() per trace. Called from this exporter's own queue
+  // thread only.
+  virtual uint64_t ExportBatch(std::span<const TraceBatch* const> traces) {
+    uint64_t failed = 0;
+    for (const TraceBatch* t : traces)
+      if (!Export(*t)) failed += t->spans.size();
+    return failed;
+  }
   // Delivers anything buffered. Called at shutdown and when the reader goes idle.
   virtual void Flush() {}
+  // Stops waiting: may be called from another thread while Export/ExportBatch blocks (retry
+  // backoff, a slow connection); the blocked call must then return promptly, failing what it
+  // has not delivered. Called once, at shutdown, after the exporter's queue timed out.
+  virtual void Shutdown() {}
+  // Exporter-specific counters for the stats file and /metrics, e.g. {"retries", 3}.
+  virtual void AppendCounters(std::vector<std::pair<std::string, uint64_t>>* out) const {
+    (void)out;
+  }
 };
 
 // Where an exporter writes: `--out PATH` truncates PATH; "-" is standard output.
