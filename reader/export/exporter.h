@@ -39,7 +39,8 @@ class Exporter {
   // backoff, a slow connection); the blocked call must then return promptly, failing what it
   // has not delivered. Called once, at shutdown, after the exporter's queue timed out.
   virtual void Shutdown() {}
-  // Exporter-specific counters for the stats file and /metrics, e.g. {"retries", 3}.
+  // Exporter-specific counters for the stats file and /metrics, e.g. {"retries", 3}. Called from
+  // any thread while exports run: keep the counters atomic.
   virtual void AppendCounters(std::vector<std::pair<std::string, uint64_t>>* out) const {
     (void)out;
   }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -40,16 +41,19 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   seg->header()->reader_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
   for (const ExporterSpec& spec : opts.exporters) {
     std::string path = spec.out.empty() ? "-" : spec.out;
-    auto out = OpenOutput(path, error);
-    if (!out) return nullptr;
-    if (spec.type == "tree") {
-      loop->exporters_.push_back(MakeTreeExporter(std::move(out)));
-    } else if (spec.type == "jsonl") {
-      loop->exporters_.push_back(MakeJsonlExporter(std::move(out)));
+    std::unique_ptr<Exporter> e;
+    ExporterQueueOptions qo = spec.queue;
+    qo.synchronous = opts.synchronous;
+    if (spec.type == "tree" || spec.type == "jsonl") {
+      auto out = OpenOutput(path, error);
+      if (!out) return nullptr;
+      e = spec.type == "tree" ? MakeTreeExporter(std::move(out)) : MakeJsonlExporter(std::move(out));
+      qo.block_when_full = true;  // a local file: back-pressure, never drops
     } else {
       *error = "unknown exporter '" + spec.type + "' (expected tree or jsonl)";
       return nullptr;
     }
+    loop->exporters_.push_back(std::make_unique<ExporterQueue>(std::move(e), qo));
   }
   Enricher::Options eo;
   eo.pricing_path = opts.pricing_path;
@@ -61,13 +65,17 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   ReaderLoop* self = loop.get();
   loop->assembler_ = std::make_unique<TraceAssembler>(
       opts.assembler, [self](TraceBatch&& b) { self->Enqueue(std::move(b)); });
-  loop->export_thread_ = std::thread([self] { self->ExportThread(); });
+  if (!opts.synchronous) loop->export_thread_ = std::thread([self] { self->ProcessThread(); });
   return loop;
 }
 
-ReaderLoop::~ReaderLoop() { StopExportThread(); }
+ReaderLoop::~ReaderLoop() { StopProcessing(); }
 
 void ReaderLoop::Enqueue(TraceBatch&& batch) {
+  if (opts_.synchronous) {
+    Process(std::move(batch));
+    return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   // Back-pressure: wait for room (a batch larger than the whole queue still goes in alone).
   space_cv_.wait(lock, [this] {
@@ -80,7 +88,38 @@ void ReaderLoop::Enqueue(TraceBatch&& batch) {
   cv_.notify_one();
 }
 
-void ReaderLoop::ExportThread() {
+void ReaderLoop::Process(TraceBatch&& b) {
+  enricher_->Process(&b);
+  if (!processors_.empty()) {
+    std::vector<const SpanData*> by_end;
+    by_end.reserve(b.spans.size());
+    for (auto& p : processors_) p->OnTraceStart(b);
+    for (const auto& s : b.spans) {
+      by_end.push_back(s.get());
+      for (auto& p : processors_) p->OnSpanStart(*s);
+    }
+    std::stable_sort(by_end.begin(), by_end.end(), [](const SpanData* x, const SpanData* y) {
+      return x->end_unix_ns < y->end_unix_ns;
+    });
+    for (const SpanData* s : by_end)
+      for (auto& p : processors_) p->OnSpanEnd(*s);
+  }
+  const bool keep = !keep_ || keep_(b, internal::NowMonotonicNs());
+  for (auto& p : processors_) p->OnTraceEnd(b, keep);
+  const uint64_t n = b.spans.size();
+  if (!keep) {
+    spans_tail_sampled_out_.fetch_add(n, std::memory_order_relaxed);
+    if (!b.late) traces_tail_sampled_out_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  redactor_->Process(&b);  // last: nothing leaves the machine unredacted
+  spans_processed_.fetch_add(n, std::memory_order_relaxed);
+  if (!b.late) traces_processed_.fetch_add(1, std::memory_order_relaxed);
+  auto shared = std::make_shared<const TraceBatch>(std::move(b));
+  for (auto& q : exporters_) q->Push(shared);
+}
+
+void ReaderLoop::ProcessThread() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
@@ -93,47 +132,55 @@ void ReaderLoop::ExportThread() {
     queue_.pop_front();
     const uint64_t n = b.spans.size();
     lock.unlock();
-    enricher_->Process(&b);
-    redactor_->Process(&b);  // last: nothing leaves the machine unredacted
-    for (auto& e : exporters_) {
-      if (!e->Export(b)) export_failures_.fetch_add(1, std::memory_order_relaxed);
-    }
-    spans_exported_.fetch_add(n, std::memory_order_relaxed);
-    if (!b.late) traces_exported_.fetch_add(1, std::memory_order_relaxed);
-    b = TraceBatch();  // free the spans outside the lock
+    Process(std::move(b));
     lock.lock();
     queued_spans_ -= n;
-    if (queue_.empty()) {
-      lock.unlock();
-      for (auto& e : exporters_) e->Flush();
-      lock.lock();
-    }
     space_cv_.notify_all();
   }
 }
 
-void ReaderLoop::StopExportThread() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!export_thread_.joinable()) return;
-  stopping_ = true;
-  cv_.notify_all();
-  space_cv_.notify_all();
-  // Bounded: an exporter stuck on a stalled pipe must not hang the reader's exit. What is still
-  // queued then is counted as lost (export_shutdown_timeout).
-  bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(opts_.shutdown_timeout_ms),
-                                [this] { return export_done_; });
-  if (!done) {
-    spans_lost_shutdown_timeout_ = queued_spans_;
-    fprintf(stderr,
-            "agentring-reader: exporters did not finish within %llu ms; %llu spans not delivered\n",
-            static_cast<unsigned long long>(opts_.shutdown_timeout_ms),
-            static_cast<unsigned long long>(queued_spans_));
-    abandoned_ = true;
-    export_thread_.detach();  // it may still be inside write(); process exit ends it
-    return;
+void ReaderLoop::StopProcessing() {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.shutdown_timeout_ms);
+  if (export_thread_.joinable()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+    space_cv_.notify_all();
+    // Bounded: processing is CPU work, but it may wait on a blocking (file) exporter's queue
+    // whose file is stuck. What is still queued then is counted as lost.
+    if (!done_cv_.wait_until(lock, deadline, [this] { return export_done_; })) {
+      spans_lost_shutdown_timeout_ = queued_spans_;
+      fprintf(stderr,
+              "agentring-reader: processing did not finish within %llu ms; %llu spans not "
+              "delivered\n",
+              static_cast<unsigned long long>(opts_.shutdown_timeout_ms),
+              static_cast<unsigned long long>(queued_spans_));
+      abandoned_ = true;
+      export_thread_.detach();
+      return;  // the exporters are still in use by the detached thread
+    }
+    lock.unlock();
+    export_thread_.join();
   }
-  lock.unlock();
-  export_thread_.join();
+  for (auto& q : exporters_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    q->Stop(left.count() > 0 ? static_cast<uint64_t>(left.count()) : 0);
+  }
+}
+
+bool ReaderLoop::export_abandoned() const {
+  if (abandoned_) return true;
+  for (const auto& q : exporters_)
+    if (q->abandoned()) return true;
+  return false;
+}
+
+std::vector<ExporterQueueStats> ReaderLoop::ExporterStats() const {
+  std::vector<ExporterQueueStats> v;
+  for (const auto& q : exporters_) v.push_back(q->Stats());
+  return v;
 }
 
 uint64_t ReaderLoop::RunOnePass() {
@@ -174,7 +221,7 @@ void ReaderLoop::Shutdown() {
     RunOnePass();
   }
   assembler_->FlushAll("reader_shutdown", internal::NowUnixNs());
-  StopExportThread();  // delivers everything queued first (and flushes), within the timeout
+  StopProcessing();  // delivers everything queued first (and flushes), within the timeout
   if (!opts_.stats_json.empty()) {
     std::string s = StatsJson() + "\n";
     int fd = open(opts_.stats_json.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -192,7 +239,7 @@ std::string ReaderLoop::StatsJson() const {
                                 d.writer_span_starts_dropped_no_segment;
   std::string s = "{";
   auto add = [&s](const char* k, uint64_t v) {
-    if (s.size() > 1) s += ",";
+    if (s.back() != '{') s += ",";
     s += "\"";
     s += k;
     s += "\":";
@@ -200,8 +247,14 @@ std::string ReaderLoop::StatsJson() const {
   };
   add("records_read", d.records_read);
   add("records_rejected", d.records_rejected);
-  add("spans_exported", spans_exported_.load());
-  add("traces_exported", traces_exported_.load());
+  const std::vector<ExporterQueueStats> ex = ExporterStats();
+  uint64_t export_failed = 0;
+  for (const ExporterQueueStats& e : ex) export_failed += e.spans_lost_export_failed;
+  // With several exporters these top-level figures are the first one's; "exporters" has each.
+  add("spans_exported", ex.empty() ? 0 : ex[0].spans_exported);
+  add("traces_exported", traces_processed_.load());
+  add("spans_tail_sampled_out", spans_tail_sampled_out_.load());
+  add("traces_tail_sampled_out", traces_tail_sampled_out_.load());
   add("late_batches", a.late_batches);
   add("records_dropped_by_writers", dropped_by_writers);
   add("spans_incomplete", a.spans_incomplete);
@@ -220,7 +273,7 @@ std::string ReaderLoop::StatsJson() const {
   add("string_tables_corrupt", d.string_tables_corrupt);
   add("string_pool_overflows", d.string_pool_overflows);
   add("duplicate_span_ids", a.duplicate_span_ids);
-  add("export_failures", export_failures_.load());
+  add("export_failures", export_failed);
   add("export_queue_high_water_spans", queue_high_water_spans_.load());
   add("spans_lost_shutdown_timeout", spans_lost_shutdown_timeout_);
   add("lanes_freed", d.lanes_freed);
@@ -239,6 +292,25 @@ std::string ReaderLoop::StatsJson() const {
     s += "\"";
     s += RejectReasonName(static_cast<RejectReason>(i));
     s += "\":" + std::to_string(d.rejected_by_reason[i]);
+  }
+  s += "}";
+  // Per exporter, and the accounting invariant for each (issue 3, item 5): every committed span
+  // start is exported, sampled out, rejected, lost for a counted reason, or still in flight
+  // (0 after shutdown).
+  s += ",\"exporters\":{";
+  for (size_t i = 0; i < ex.size(); ++i) {
+    const ExporterQueueStats& e = ex[i];
+    if (i) s += ",";
+    s += "\"" + e.exporter + "\":{";
+    add("spans_exported", e.spans_exported);
+    add("spans_lost_queue_full", e.spans_lost_queue_full);
+    add("spans_lost_export_failed", e.spans_lost_export_failed);
+    add("spans_lost_shutdown_timeout", e.spans_lost_shutdown_timeout);
+    add("export_calls", e.export_calls);
+    add("queue_spans", e.queue_spans);
+    add("queue_high_water_spans", e.queue_high_water_spans);
+    for (const auto& [k, v] : e.exporter_counters) add(k.c_str(), v);
+    s += "}";
   }
   s += "}}";
   return s;

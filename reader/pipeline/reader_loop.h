@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,12 +20,17 @@
 #include "reader/enrich/enricher.h"
 #include "reader/enrich/redactor.h"
 #include "reader/export/exporter.h"
+#include "reader/pipeline/exporter_queue.h"
+#include "reader/pipeline/processor.h"
 
 namespace agentring::reader {
 
 struct ExporterSpec {
   std::string type;  // "tree" | "jsonl"
   std::string out;   // "" = the exporter's default ("-")
+  // Its queue. File exporters wait for room when it is full (a local file cannot be "down");
+  // network exporters drop and count (a dead backend must not stall the reader).
+  ExporterQueueOptions queue;
 };
 
 // Every tunable of the reader; flags map onto these one to one.
@@ -39,9 +45,12 @@ struct ReaderOptions {
   uint32_t idle_sleep_us = 1000;   // sleep between passes that found nothing
   uint32_t batch_records = 1024;   // a pass that drained fewer records than this …
   uint32_t batch_wait_us = 100;    // … waits this long before the next one
-  // Spans queued between the pipeline thread and the export thread. When full, the pipeline
-  // waits (back-pressure): the exporters here are local files, which cannot be "down".
+  // Spans queued between the pipeline thread and the processing thread. When full, the pipeline
+  // waits (back-pressure): processing is local CPU work; the exporters' own queues absorb
+  // slow backends.
   uint64_t export_queue_spans = 262144;
+  // One thread does everything, exporters included (benchmarks; tests).
+  bool synchronous = false;
   AssemblerOptions assembler;
   std::string pricing_path;        // --pricing: "" = the shipped table (see Enricher)
   std::string redact_rules_path;   // --redact-rules: "" = the default rules only
@@ -58,31 +67,44 @@ class ReaderLoop {
   int Run(const std::atomic<bool>* stop);
   // One pass (drain + assemble + export). Returns records drained. For tests and benchmarks.
   uint64_t RunOnePass();
+  // Adds a processor (before Run): it observes every trace, kept or not (processor.h).
+  void AddProcessor(std::unique_ptr<TraceProcessor> p) { processors_.push_back(std::move(p)); }
+  // Tail sampling: decides per trace (late parts follow the trace's decision). Before Run.
+  using KeepFn = std::function<bool(const TraceBatch&, uint64_t now_mono_ns)>;
+  void SetSampler(KeepFn keep) { keep_ = std::move(keep); }
   // Shutdown without the loop (tests): drain, close, export, write stats.
   void Shutdown();
 
   std::string StatsJson() const;
   SegmentReader& drain() { return *drain_; }
   const TraceAssembler& assembler() const { return *assembler_; }
-  uint64_t export_failures() const { return export_failures_.load(); }
+  // Per exporter, cumulative.
+  std::vector<ExporterQueueStats> ExporterStats() const;
   // True when shutdown gave up on a stuck exporter: the process must exit without destroying
-  // this object (the abandoned export thread still uses it).
-  bool export_abandoned() const { return spans_lost_shutdown_timeout_ != 0 || abandoned_; }
+  // this object (the abandoned threads still use it).
+  bool export_abandoned() const;
 
  private:
   ReaderLoop() = default;
   void Enqueue(TraceBatch&& batch);
-  void ExportThread();
-  void StopExportThread();
+  void ProcessThread();
+  // Derive, observe, sample, redact, fan out to the exporter queues.
+  void Process(TraceBatch&& batch);
+  // Stops the processing thread (after it processed everything queued, within the timeout)
+  // and then every exporter queue (sharing what is left of the timeout).
+  void StopProcessing();
 
   ReaderOptions opts_;
   std::unique_ptr<SegmentReader> drain_;
   std::unique_ptr<TraceAssembler> assembler_;
   std::unique_ptr<Enricher> enricher_;   // derive (cost, conversation id, roll-ups) …
   std::unique_ptr<Redactor> redactor_;   // … then redact, on the export thread, before export
-  std::vector<std::unique_ptr<Exporter>> exporters_;
-  // Export thread and its queue. The pipeline thread drains and assembles; the export thread
-  // encodes and writes, so the two use both cores.
+  std::vector<std::unique_ptr<TraceProcessor>> processors_;
+  KeepFn keep_;
+  std::vector<std::unique_ptr<ExporterQueue>> exporters_;
+  // The processing thread and its queue. The pipeline thread drains and assembles; the
+  // processing thread derives, samples and redacts; each exporter encodes and writes on its own
+  // thread.
   std::thread export_thread_;
   std::mutex mu_;
   std::condition_variable cv_;       // queue not empty, or stopping
@@ -95,9 +117,10 @@ class ReaderLoop {
   uint64_t queued_spans_ = 0;
   std::atomic<uint64_t> queue_high_water_spans_{0};
   bool stopping_ = false;
-  std::atomic<uint64_t> export_failures_{0};
-  std::atomic<uint64_t> spans_exported_{0};
-  std::atomic<uint64_t> traces_exported_{0};
+  std::atomic<uint64_t> spans_processed_{0};       // spans through the processing stage
+  std::atomic<uint64_t> traces_processed_{0};      // first parts of traces
+  std::atomic<uint64_t> spans_tail_sampled_out_{0};
+  std::atomic<uint64_t> traces_tail_sampled_out_{0};
   bool shut_down_ = false;
 };
 
