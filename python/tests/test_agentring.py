@@ -30,6 +30,9 @@ PYTHON_DIR = os.path.dirname(HERE)
 REPO = os.path.dirname(PYTHON_DIR)
 BIN_DIR = os.environ.get("AGENTRING_BIN_DIR") or os.path.join(REPO, "build", "bin")
 READER = os.path.join(BIN_DIR, "agentring-reader")
+# The reader exits once idle this long with no live writer. It starts before the writer, so this
+# must cover a Python interpreter's start on a busy machine (400 ms did not, under load).
+IDLE_MS = "2000"
 REACT_EXAMPLE = os.path.join(REPO, "examples", "python", "react_agent.py")
 TIMEOUT_S = 30
 _counter = itertools.count(1)
@@ -118,7 +121,7 @@ def run_traced(code=None, argv=None, extra_env=None):
     writer = subprocess.Popen(cmd, env=writer_env(segment, **(extra_env or {})),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     reader = subprocess.Popen([READER, "--segment", segment, "--create", "--exporter", "jsonl",
-                               "--out", out, "--exit-when-idle-ms", "400", "--stats-json", stats],
+                               "--out", out, "--exit-when-idle-ms", IDLE_MS, "--stats-json", stats],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         try:

@@ -1,6 +1,8 @@
 // TraceAssembler: spans -> traces -> complete traces (see assembler.h).
 #include "reader/assemble/assembler.h"
 
+#include "reader/pipeline/state_file.h"
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -306,6 +308,312 @@ void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
   spans_.clear();
   stats_.open_traces = 0;
   stats_.open_spans = 0;
+}
+
+// ---- Crash-safe state ------------------------------------------------------------------------
+
+namespace {
+
+constexpr uint32_t kStateFormat = 1;
+
+void PutValue(BinWriter& w, const AttrValue& v) {
+  w.U8(static_cast<uint8_t>(v.index()));
+  switch (v.index()) {
+    case 0: w.I64(std::get<int64_t>(v)); break;
+    case 1: w.F64(std::get<double>(v)); break;
+    case 2: w.U8(std::get<bool>(v) ? 1 : 0); break;
+    default: w.Str(std::get<std::string>(v)); break;
+  }
+}
+
+AttrValue GetValue(BinReader& r) {
+  switch (r.U8()) {
+    case 0: return r.I64();
+    case 1: return r.F64();
+    case 2: return r.U8() != 0;
+    default: return std::string(r.Str());
+  }
+}
+
+void PutAttrs(BinWriter& w, const std::vector<Attribute>& attrs) {
+  w.U64(attrs.size());
+  for (const Attribute& a : attrs) {
+    w.Str(a.key);
+    PutValue(w, a.value);
+  }
+}
+
+void GetAttrs(BinReader& r, StringPool* pool, std::vector<Attribute>* attrs) {
+  uint64_t n = r.Count(6);
+  attrs->reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    std::string_view key = pool->Intern(r.Str());
+    attrs->push_back(Attribute{key, GetValue(r)});
+  }
+}
+
+}  // namespace
+
+void TraceAssembler::SaveState(std::string* out) const {
+  BinWriter w;
+  w.U32(kStateFormat);
+  // Writer processes, once each; spans refer to them by index.
+  std::unordered_map<const ProcessInfo*, uint64_t> proc_index;
+  std::vector<const ProcessInfo*> procs;
+  for (const auto& [id, t] : traces_)
+    for (const auto& s : t->spans)
+      if (s->process && proc_index.emplace(s->process.get(), procs.size()).second)
+        procs.push_back(s->process.get());
+  w.U64(procs.size());
+  for (const ProcessInfo* p : procs) {
+    w.U32(p->slot);
+    w.U32(p->generation);
+    w.I64(p->pid);
+    w.Str(p->service_name);
+    w.U64(p->resource.size());
+    for (const auto& [k, v] : p->resource) {
+      w.Str(k);
+      w.Str(v);
+    }
+  }
+  w.U64(recent_.size());
+  for (const auto& [id, unused] : recent_) {
+    w.U64(id.hi);
+    w.U64(id.lo);
+  }
+  w.U64(traces_.size());
+  for (const auto& [id, t] : traces_) {
+    w.U64(id.hi);
+    w.U64(id.lo);
+    w.U8(t->emitted ? 1 : 0);
+    w.U64(t->spans.size());
+    for (const auto& s : t->spans) {
+      w.U64(s->span_id);
+      w.U64(s->parent_span_id);
+      w.U8(s->parent_remote ? 1 : 0);
+      w.Str(s->name);
+      w.U8(s->kind);
+      w.U64(s->start_unix_ns);
+      w.U64(s->end_unix_ns);
+      w.U8(s->ended ? 1 : 0);
+      w.U8(s->incomplete ? 1 : 0);
+      w.U8(static_cast<uint8_t>(s->status));
+      w.Str(s->status_message);
+      PutAttrs(w, s->attributes);
+      w.U64(s->events.size());
+      for (const SpanEvent& e : s->events) {
+        w.U64(e.time_unix_ns);
+        w.Str(e.name);
+        PutAttrs(w, e.attributes);
+      }
+      w.U64(s->links.size());
+      for (const SpanLink& l : s->links) {
+        w.U64(l.trace_id.hi);
+        w.U64(l.trace_id.lo);
+        w.U64(l.span_id);
+      }
+      w.U64(s->process ? proc_index.at(s->process.get()) : ~0ull);
+      w.U32(s->lane);
+      w.I64(s->tid);
+    }
+  }
+  // Held groups, with their strings already resolved.
+  w.U64(pending_.size());
+  for (const Pending& p : pending_) {
+    const DecodedGroup& g = p.group;
+    w.U8(static_cast<uint8_t>(g.type));
+    w.U32(g.records);
+    w.U32(g.name_id);
+    w.U64(g.ts);
+    w.U64(g.trace_hi);
+    w.U64(g.trace_lo);
+    w.U64(g.span_id);
+    w.U64(g.parent_span_id);
+    w.U8(g.flags);
+    w.U8(g.kind);
+    w.U8(g.suffix_type);
+    w.U8(g.suffix_len);
+    w.U64(g.suffix);
+    w.U8(g.status);
+    w.Str(g.message);
+    w.U64(g.link_trace_hi);
+    w.U64(g.link_trace_lo);
+    w.U64(g.link_span_id);
+    w.U64(g.attr_count);
+    for (uint32_t k = 0; k < g.attr_count; ++k) {
+      const DecodedAttr& a = g.attrs[k];
+      w.U32(a.key_id);
+      w.U8(a.of_event ? 1 : 0);
+      w.U8(a.clipped ? 1 : 0);
+      w.U8(static_cast<uint8_t>(a.type));
+      w.U64(a.num);
+      w.Str(a.str);
+    }
+    w.U64(p.strings.size());
+    for (const auto& [id, str] : p.strings) {
+      w.U32(id);
+      w.Str(str);
+    }
+  }
+  *out = std::move(w.buffer());
+}
+
+bool TraceAssembler::LoadState(std::string_view in, StringPool* pool, const TickClock* clock,
+                               const ProcessResolver& live, std::string* error) {
+  BinReader r(in);
+  if (r.U32() != kStateFormat) {
+    *error = "reader state: unknown assembler format";
+    return false;
+  }
+  const uint64_t now = MonoNow();
+  struct Proc {
+    std::shared_ptr<const ProcessInfo> info;
+    bool gone;
+  };
+  std::vector<Proc> procs(r.Count(24));
+  for (Proc& p : procs) {
+    auto info = std::make_shared<ProcessInfo>();
+    info->slot = r.U32();
+    info->generation = r.U32();
+    info->pid = static_cast<int32_t>(r.I64());
+    info->service_name = std::string(r.Str());
+    uint64_t n = r.Count(8);
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      std::string k(r.Str());
+      info->resource.emplace_back(std::move(k), std::string(r.Str()));
+    }
+    p.info = live ? live(info->slot, info->generation) : nullptr;
+    p.gone = p.info == nullptr;
+    if (p.gone) p.info = std::move(info);
+  }
+  uint64_t n = r.Count(16);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    TraceId id;
+    id.hi = r.U64();
+    id.lo = r.U64();
+    if (recent_.emplace(id, 0).second) recent_expiry_.emplace_back(now + opts_.late_retention_ns, id);
+  }
+  std::vector<std::pair<SpanData*, Trace*>> orphaned;  // open spans of processes that are gone
+  n = r.Count(25);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    auto t = std::make_unique<Trace>();
+    t->id.hi = r.U64();
+    t->id.lo = r.U64();
+    t->emitted = r.U8() != 0;
+    t->first_mono_ns = now;
+    uint64_t spans = r.Count(60);
+    for (uint64_t k = 0; k < spans && r.ok(); ++k) {
+      auto s = std::make_unique<SpanData>();
+      s->trace_id = t->id;
+      s->span_id = r.U64();
+      s->parent_span_id = r.U64();
+      s->parent_remote = r.U8() != 0;
+      s->name = std::string(r.Str());
+      s->kind = r.U8();
+      s->start_unix_ns = r.U64();
+      s->end_unix_ns = r.U64();
+      s->ended = r.U8() != 0;
+      s->incomplete = r.U8() != 0;
+      s->status = static_cast<SpanStatus>(r.U8() % 3);
+      s->status_message = std::string(r.Str());
+      GetAttrs(r, pool, &s->attributes);
+      uint64_t ne = r.Count(20);
+      for (uint64_t e = 0; e < ne && r.ok(); ++e) {
+        SpanEvent ev;
+        ev.time_unix_ns = r.U64();
+        ev.name = pool->Intern(r.Str());
+        GetAttrs(r, pool, &ev.attributes);
+        s->events.push_back(std::move(ev));
+      }
+      uint64_t nl = r.Count(24);
+      for (uint64_t l = 0; l < nl && r.ok(); ++l) {
+        SpanLink link;
+        link.trace_id.hi = r.U64();
+        link.trace_id.lo = r.U64();
+        link.span_id = r.U64();
+        s->links.push_back(link);
+      }
+      uint64_t pi = r.U64();
+      bool gone = false;
+      if (pi < procs.size()) {
+        s->process = procs[pi].info;
+        gone = procs[pi].gone;
+      }
+      s->lane = r.U32();
+      s->tid = static_cast<int32_t>(r.I64());
+      if (!r.ok() || spans_.count(s->span_id) != 0) break;
+      if (s->ended) {
+        ++t->ended_unsent;
+      } else {
+        ++t->open;
+        if (gone) orphaned.emplace_back(s.get(), t.get());
+      }
+      spans_[s->span_id] = SpanRef{t.get(), s.get()};
+      t->spans.push_back(std::move(s));
+    }
+    for (const auto& s : t->spans)
+      if (s->ended && IsLocalRoot(*s, t.get())) t->root_ended = true;
+    if (t->root_ended) t->root_end_mono_ns = now;  // decide after the next full pass
+    t->queued = t->root_ended || t->emitted;
+    TraceId id = t->id;
+    traces_[id] = std::move(t);
+  }
+  n = r.Count(90);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    Pending p;
+    DecodedGroup& g = p.group;
+    g.type = static_cast<abi::RecordType>(r.U8());
+    g.records = r.U32();
+    g.name_id = r.U32();
+    g.ts = r.U64();
+    g.trace_hi = r.U64();
+    g.trace_lo = r.U64();
+    g.span_id = r.U64();
+    g.parent_span_id = r.U64();
+    g.flags = r.U8();
+    g.kind = r.U8();
+    g.suffix_type = r.U8();
+    g.suffix_len = r.U8();
+    g.suffix = r.U64();
+    g.status = r.U8();
+    g.message = std::string(r.Str());
+    g.link_trace_hi = r.U64();
+    g.link_trace_lo = r.U64();
+    g.link_span_id = r.U64();
+    uint64_t na = r.Count(19);
+    g.attrs.resize(na);
+    g.attr_count = static_cast<uint32_t>(na);
+    for (DecodedAttr& a : g.attrs) {
+      a.key_id = r.U32();
+      a.of_event = r.U8() != 0;
+      a.clipped = r.U8() != 0;
+      a.type = static_cast<abi::ValueType>(r.U8());
+      a.num = r.U64();
+      a.str = std::string(r.Str());
+    }
+    uint64_t ns = r.Count(8);
+    for (uint64_t k = 0; k < ns && r.ok(); ++k) {
+      uint32_t id = r.U32();
+      p.strings.emplace_back(id, pool->Intern(r.Str()));
+    }
+    p.clock = clock;
+    p.since_mono_ns = now;
+    pending_.push_back(std::move(p));
+  }
+  if (!r.ok() || !r.done()) {
+    *error = "reader state: the assembler's part is truncated or corrupt";
+    return false;
+  }
+  // Writers that died while no reader ran: their open spans end where their records end.
+  for (auto& [s, t] : orphaned) {
+    uint64_t last = s->start_unix_ns;
+    for (const auto& o : t->spans)
+      if (o->process == s->process) last = std::max({last, o->start_unix_ns, o->end_unix_ns});
+    CloseIncomplete(s, t, "writer_exited", last);
+  }
+  stats_.open_traces = traces_.size();
+  stats_.open_spans = spans_.size();
+  return true;
 }
 
 }  // namespace agentring::reader

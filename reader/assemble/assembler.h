@@ -59,6 +59,18 @@ class TraceAssembler : public GroupSink {
 
   const AssemblerStats& stats() const { return stats_; }
 
+  // Crash-safe state (pipeline/state_file.h; assembler_state.cc): every span not yet emitted,
+  // every held group, and the recently sent trace ids, so that a restarted reader continues
+  // where this one stopped.
+  void SaveState(std::string* out) const;
+  // Restores a saved state into this fresh assembler. `live` maps a writer process (slot,
+  // generation) to the drain stage's ProcessInfo when that process still owns its slot, else
+  // nullptr: spans of processes that are gone are closed as incomplete (writer_exited).
+  using ProcessResolver =
+      std::function<std::shared_ptr<const ProcessInfo>(uint32_t slot, uint32_t generation)>;
+  bool LoadState(std::string_view in, StringPool* pool, const TickClock* clock,
+                 const ProcessResolver& live, std::string* error);
+
  private:
   struct Trace;
   // Resolves the string ids of a group: through the live process table, or through the copy

@@ -72,7 +72,90 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
     : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
+  read_pos_.assign(seg_->lane_count(), 0);
+  cursor_valid_.assign(seg_->lane_count(), 0);
+  free_at_commit_.assign(seg_->lane_count(), 0);
   buf_.resize(kCopyWindowRecords);
+}
+
+uint64_t SegmentReader::Tail(uint32_t i) const {
+  if (deferred_ && cursor_valid_[i]) return read_pos_[i];
+  return seg_->lane_slot(i)->reader.tail.load(std::memory_order_relaxed);  // ours
+}
+
+void SegmentReader::SetTail(uint32_t i, uint64_t pos) {
+  if (deferred_) {
+    read_pos_[i] = pos;
+    cursor_valid_[i] = 1;
+    return;
+  }
+  // release: hands [old tail, pos) back to the writer; pairs with the acquire in Reserve.
+  seg_->lane_slot(i)->reader.tail.store(pos, std::memory_order_release);
+}
+
+void SegmentReader::CommitPositions() {
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
+    if (!cursor_valid_[i]) continue;
+    abi::LaneSlot* ls = seg_->lane_slot(i);
+    if (ls->reader.tail.load(std::memory_order_relaxed) != read_pos_[i])
+      ls->reader.tail.store(read_pos_[i], std::memory_order_release);  // see SetTail
+  }
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
+    if (!free_at_commit_[i]) continue;
+    free_at_commit_[i] = 0;
+    FreeLane(i);
+  }
+}
+
+double SegmentReader::UncommittedFill() const {
+  uint64_t worst = 0;
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
+    if (!cursor_valid_[i]) continue;
+    uint64_t tail = seg_->lane_slot(i)->reader.tail.load(std::memory_order_relaxed);
+    if (read_pos_[i] > tail && read_pos_[i] - tail > worst) worst = read_pos_[i] - tail;
+  }
+  return static_cast<double>(worst) / static_cast<double>(seg_->lane_capacity_records());
+}
+
+std::vector<LanePosition> SegmentReader::Positions() const {
+  std::vector<LanePosition> v;
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
+    if (!cursor_valid_[i]) continue;
+    const abi::LaneEntry& e = seg_->lane_slot(i)->entry;
+    v.push_back(LanePosition{i, e.process_slot, e.process_generation, e.claim_count, read_pos_[i]});
+  }
+  return v;
+}
+
+void SegmentReader::RestorePositions(const std::vector<LanePosition>& saved) {
+  for (const LanePosition& p : saved) {
+    if (p.lane >= seg_->lane_count()) continue;
+    abi::LaneSlot* ls = seg_->lane_slot(p.lane);
+    uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    if (ls->entry.process_slot != p.process_slot ||
+        ls->entry.process_generation != p.process_generation ||
+        ls->entry.claim_count != p.claim_count)
+      continue;  // freed and claimed again since: nothing of the old claim is left
+    uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);
+    uint64_t head = ls->writer.head.load(std::memory_order_acquire);
+    if (p.position <= tail || p.position > head) continue;
+    ls->reader.tail.store(p.position, std::memory_order_release);
+    read_pos_[p.lane] = p.position;
+    cursor_valid_[p.lane] = 1;
+  }
+}
+
+void SegmentReader::ScanProcesses() {
+  for (uint32_t i = 0; i < seg_->process_slot_count(); ++i) ScanProcess(i);
+}
+
+std::shared_ptr<const ProcessInfo> SegmentReader::LiveProcess(uint32_t slot,
+                                                              uint32_t generation) const {
+  if (slot >= procs_.size()) return nullptr;
+  const ProcessState& p = procs_[slot];
+  if (!p.active || p.generation != generation) return nullptr;
+  return p.info;
 }
 
 void SegmentReader::RefreshStrings(uint32_t slot) {
@@ -180,6 +263,8 @@ void SegmentReader::FreeLane(uint32_t i) {
   ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
   ls->counters.spans_head_sampled_out.store(0, std::memory_order_relaxed);
   hold_passes_[i] = 0;
+  cursor_valid_[i] = 0;
+  free_at_commit_[i] = 0;
   // release: our reads of the lane happen before a new owner's writes (it acquires the state).
   ls->entry.state.store(abi::kLaneFree, std::memory_order_release);
   ++stats_.lanes_freed;
@@ -215,11 +300,11 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
   // acquire: pairs with the writer's release in Commit; records below head are complete.
   uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-  uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);  // ours
+  uint64_t tail = Tail(i);
   if (head < tail || head - tail > capacity) {
     // A head behind the tail or more than a lane ahead cannot come from a writer: skip to it.
     Count(RejectReason::kHeadOutOfRange, 1);
-    ls->reader.tail.store(head, std::memory_order_release);
+    SetTail(i, head);
     return 0;
   }
   GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
@@ -252,7 +337,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
           // Held until the entry appears or the writer is gone (bounded).
           if (!p.dead && ++hold_passes_[i] < kMaxHoldPasses) {
             tail += consumed;
-            ls->reader.tail.store(tail, std::memory_order_release);
+            SetTail(i, tail);
             return drained + consumed;
           }
           ++stats_.groups_with_unresolved_strings;  // delivered with "?<id>" placeholders
@@ -269,8 +354,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     if (consumed == 0) break;  // cannot happen (window >= max group); never spin
     tail += consumed;
     drained += consumed;
-    // release: hands [old tail, tail) back to the writer; pairs with the acquire in Reserve.
-    ls->reader.tail.store(tail, std::memory_order_release);
+    SetTail(i, tail);
   }
   return drained;
 }
@@ -300,7 +384,7 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
       // An owner that is not (or no longer) in the process table: corrupt. Its records cannot
       // be attributed or their strings resolved; count them and free the lane.
       uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-      uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);
+      uint64_t tail = Tail(i);
       uint64_t lost = head > tail && head - tail <= seg_->lane_capacity_records() ? head - tail : 0;
       Count(RejectReason::kLaneEntry, lost + 1);
       ls->reader.tail.store(head, std::memory_order_release);
@@ -310,11 +394,15 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
     ProcessState& p = *owner;
     const uint32_t slot = ls->entry.process_slot;
     bool owner_dead = p.dead;
-    bool drained = ls->writer.head.load(std::memory_order_acquire) ==
-                   ls->reader.tail.load(std::memory_order_relaxed);
+    bool drained = ls->writer.head.load(std::memory_order_acquire) == Tail(i);
     if ((state == abi::kLaneReleased || owner_dead) && drained) {
-      FreeLane(i);
-      continue;
+      if (!deferred_) {
+        FreeLane(i);
+        continue;
+      }
+      // Freed once its position is committed; until then the lane (and so its process, with
+      // the string table the saved state may still need) stays.
+      free_at_commit_[i] = 1;
     }
     if (state == abi::kLaneOwned && !owner_dead) ++live_writer_lanes_;
     ++lanes_left[slot];

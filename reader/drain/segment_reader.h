@@ -110,6 +110,16 @@ struct DrainStats {
   uint64_t writer_strings_dropped = 0;
 };
 
+// One lane's read position, with the identity of the claim it belongs to (a lane freed and
+// claimed again holds a different writer's records). Saved in the reader's state file.
+struct LanePosition {
+  uint32_t lane = 0;
+  uint32_t process_slot = 0;
+  uint32_t process_generation = 0;
+  uint32_t claim_count = 0;
+  uint64_t position = 0;
+};
+
 class SegmentReader {
  public:
   // Takes ownership of the mapping. Thread-compatible: one pipeline thread calls everything.
@@ -128,6 +138,24 @@ class SegmentReader {
   // Drain counters with the live lanes' and processes' writer counters added.
   DrainStats Collect() const;
   internal::SegmentMap& segment() { return *seg_; }
+
+  // Deferred commit (the reader's --state-dir): lane tails in shared memory stay where they are
+  // while records are read; CommitPositions() stores the read positions (after the caller saved
+  // what those records hold) and only then frees drained lanes and lets dead processes be
+  // reclaimed. Without it every pass advances tails and frees lanes at once.
+  void SetDeferredCommit(bool on) { deferred_ = on; }
+  void CommitPositions();
+  // Records read but not committed, in the fullest lane, as a fraction of the lane (0..1).
+  double UncommittedFill() const;
+  // Read positions of every lane with records read by this reader (deferred mode).
+  std::vector<LanePosition> Positions() const;
+  // A restarted reader: moves each lane whose claim is unchanged to its saved position (which
+  // completes a commit the previous reader was killed in the middle of).
+  void RestorePositions(const std::vector<LanePosition>& saved);
+  // Scans the process table now (before restoring state that refers to writer processes).
+  void ScanProcesses();
+  // The ProcessInfo of the writer process in `slot` if it is still that `generation`.
+  std::shared_ptr<const ProcessInfo> LiveProcess(uint32_t slot, uint32_t generation) const;
   const TickClock& clock() const { return clock_; }
   StringPool& pool() { return pool_; }
   uint64_t probe_interval_ns = 200'000'000;  // liveness probes: one fcntl per process slot
@@ -152,6 +180,14 @@ class SegmentReader {
   StringPool pool_;
   std::vector<ProcessState> procs_;
   std::vector<uint32_t> hold_passes_;   // per lane: passes a group has waited for its strings
+  // Deferred commit: per lane, the reader's own read position (valid while cursor_valid_), and
+  // lanes drained and ready to be freed at the next commit.
+  bool deferred_ = false;
+  std::vector<uint64_t> read_pos_;
+  std::vector<uint8_t> cursor_valid_;
+  std::vector<uint8_t> free_at_commit_;
+  uint64_t Tail(uint32_t i) const;
+  void SetTail(uint32_t i, uint64_t pos);
   std::vector<abi::RawRecord> buf_;     // copy-out window
   DecodedGroup group_;
   DrainStats stats_;

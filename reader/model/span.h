@@ -90,6 +90,7 @@ struct TraceBatch {
   TraceId trace_id;
   std::vector<std::unique_ptr<SpanData>> spans;
   bool late = false;  // these spans arrived after the trace was already exported
+  uint64_t seq = 0;    // its number in the reader's delivery ledger (--state-dir), 0 = none
 };
 
 // "agent.kind" values for agentring::Kind, "custom" when out of range.

@@ -63,8 +63,15 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   if (!loop->redactor_) return nullptr;
   loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
   ReaderLoop* self = loop.get();
-  loop->assembler_ = std::make_unique<TraceAssembler>(
-      opts.assembler, [self](TraceBatch&& b) { self->Enqueue(std::move(b)); });
+  loop->assembler_ = std::make_unique<TraceAssembler>(opts.assembler, [self](TraceBatch&& b) {
+    if (self->state_) self->Stage(std::move(b)); else self->Enqueue(std::move(b));
+  });
+  if (!opts.state_dir.empty()) {
+    if (!StateDir::Prepare(opts.state_dir, error)) return nullptr;
+    loop->state_ = std::make_unique<StateDir>(opts.state_dir);
+    loop->drain_->SetDeferredCommit(true);
+    if (!loop->RestoreState(error)) return nullptr;
+  }
   if (!opts.synchronous) loop->export_thread_ = std::thread([self] { self->ProcessThread(); });
   return loop;
 }
@@ -110,12 +117,18 @@ void ReaderLoop::Process(TraceBatch&& b) {
   if (!keep) {
     spans_tail_sampled_out_.fetch_add(n, std::memory_order_relaxed);
     if (!b.late) traces_tail_sampled_out_.fetch_add(1, std::memory_order_relaxed);
+    if (b.seq != 0) Delivered(b.seq);
     return;
   }
   redactor_->Process(&b);  // last: nothing leaves the machine unredacted
   spans_processed_.fetch_add(n, std::memory_order_relaxed);
   if (!b.late) traces_processed_.fetch_add(1, std::memory_order_relaxed);
-  auto shared = std::make_shared<const TraceBatch>(std::move(b));
+  // The last exporter done with the batch frees it; with --state-dir that acks it.
+  std::shared_ptr<const TraceBatch> shared(new TraceBatch(std::move(b)), [this](const TraceBatch* t) {
+    const uint64_t seq = t->seq;
+    delete t;
+    if (seq != 0) Delivered(seq);
+  });
   for (auto& q : exporters_) q->Push(shared);
 }
 
@@ -170,6 +183,101 @@ void ReaderLoop::StopProcessing() {
   }
 }
 
+void ReaderLoop::Stage(TraceBatch&& batch) {
+  staged_spans_ += batch.spans.size();
+  staged_.push_back(std::move(batch));
+}
+
+void ReaderLoop::Delivered(uint64_t seq) {
+  // Under the ledger lock: an ack lands in the log that the next state file's ledger pairs with
+  // (Checkpoint switches logs and snapshots the ledger under the same lock).
+  std::lock_guard<std::mutex> lock(ledger_mu_);
+  state_->Ack(seq);
+  in_flight_.erase(seq);
+}
+
+bool ReaderLoop::Checkpoint() {
+  ReaderState st;
+  const uint64_t cp = checkpoint_ + 1;
+  {
+    std::lock_guard<std::mutex> lock(ledger_mu_);
+    std::string error;
+    if (!state_->OpenAckLog(cp, &error)) {
+      if (checkpoint_failures_++ == 0) fprintf(stderr, "agentring-reader: %s\n", error.c_str());
+      return false;
+    }
+    uint64_t seq = next_seq_;
+    for (TraceBatch& b : staged_) {
+      b.seq = seq++;
+      in_flight_[b.seq] = b.spans.size();
+    }
+    st.in_flight.assign(in_flight_.begin(), in_flight_.end());
+    st.next_batch_seq = seq;
+  }
+  st.checkpoint = cp;
+  st.lanes = drain_->Positions();
+  st.spans_unknown_after_reader_crash = spans_unknown_total_;
+  assembler_->SaveState(&st.assembler);
+  std::string error;
+  if (!state_->Save(st, &error)) {
+    // Nothing advances: the lanes keep the records (writers drop, counted, once they fill).
+    std::lock_guard<std::mutex> lock(ledger_mu_);
+    for (TraceBatch& b : staged_) {
+      in_flight_.erase(b.seq);
+      b.seq = 0;
+    }
+    if (checkpoint_failures_++ == 0) fprintf(stderr, "agentring-reader: %s\n", error.c_str());
+    return false;
+  }
+  checkpoint_ = cp;
+  next_seq_ = st.next_batch_seq;
+  ++checkpoints_;
+  state_bytes_ = st.assembler.size();
+  state_->RemoveAckLogsBefore(cp);
+  drain_->CommitPositions();
+  std::vector<TraceBatch> out = std::move(staged_);
+  staged_.clear();
+  staged_spans_ = 0;
+  for (TraceBatch& b : out) Enqueue(std::move(b));
+  return true;
+}
+
+bool ReaderLoop::RestoreState(std::string* error) {
+  ReaderState st;
+  bool found = false;
+  if (!state_->Load(&st, &found, error)) return false;
+  if (!found) return true;
+  // Batches the previous reader handed to exporters without an ack may or may not have been
+  // delivered: count them, never send them again.
+  std::vector<uint64_t> acks = state_->ReadAcks();
+  std::sort(acks.begin(), acks.end());
+  for (const auto& [seq, spans] : st.in_flight)
+    if (!std::binary_search(acks.begin(), acks.end(), seq)) spans_unknown_after_reader_crash_ += spans;
+  spans_unknown_total_ = st.spans_unknown_after_reader_crash + spans_unknown_after_reader_crash_;
+  drain_->ScanProcesses();
+  drain_->RestorePositions(st.lanes);
+  SegmentReader* d = drain_.get();
+  if (!assembler_->LoadState(
+          st.assembler, &d->pool(), &d->clock(),
+          [d](uint32_t slot, uint32_t gen) { return d->LiveProcess(slot, gen); }, error))
+    return false;
+  checkpoint_ = st.checkpoint;
+  next_seq_ = st.next_batch_seq;
+  restored_ = true;
+  // A state without the old ledger before anything else happens (its acks are consumed).
+  if (!Checkpoint()) {
+    *error = "cannot write the reader state in " + opts_.state_dir;
+    return false;
+  }
+  if (spans_unknown_after_reader_crash_ != 0)
+    fprintf(stderr,
+            "agentring-reader: resumed from %s; %llu spans were being exported when the previous "
+            "reader died and are counted as spans_unknown_after_reader_crash\n",
+            opts_.state_dir.c_str(),
+            static_cast<unsigned long long>(spans_unknown_after_reader_crash_));
+  return true;
+}
+
 bool ReaderLoop::export_abandoned() const {
   if (abandoned_) return true;
   for (const auto& q : exporters_)
@@ -185,7 +293,13 @@ std::vector<ExporterQueueStats> ReaderLoop::ExporterStats() const {
 
 uint64_t ReaderLoop::RunOnePass() {
   uint64_t n = drain_->Pass(assembler_.get());
-  assembler_->EndPass(drain_->passes(), internal::NowMonotonicNs());
+  const uint64_t now = internal::NowMonotonicNs();
+  assembler_->EndPass(drain_->passes(), now);
+  if (state_ && (now - last_checkpoint_ns_ >= opts_.checkpoint_interval_ms * 1000000ull ||
+                 drain_->UncommittedFill() >= opts_.checkpoint_lane_fill)) {
+    last_checkpoint_ns_ = now;
+    Checkpoint();
+  }
   return n;
 }
 
@@ -219,9 +333,14 @@ void ReaderLoop::Shutdown() {
   for (int i = 0; i < 3; ++i) {
     drain_->ForceProbe();
     RunOnePass();
+    // With --state-dir, drained lanes are freed (and dead writers' processes reclaimed, their
+    // open spans closed as writer_exited) only after a checkpoint.
+    if (state_) Checkpoint();
   }
   assembler_->FlushAll("reader_shutdown", internal::NowUnixNs());
-  StopProcessing();  // delivers everything queued first (and flushes), within the timeout
+  if (state_) Checkpoint();  // everything is staged now: save, commit, release
+  StopProcessing();
+  if (state_) Checkpoint();  // the ledger is settled: the state a successor starts from  // delivers everything queued first (and flushes), within the timeout
   if (!opts_.stats_json.empty()) {
     std::string s = StatsJson() + "\n";
     int fd = open(opts_.stats_json.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -276,6 +395,10 @@ std::string ReaderLoop::StatsJson() const {
   add("export_failures", export_failed);
   add("export_queue_high_water_spans", queue_high_water_spans_.load());
   add("spans_lost_shutdown_timeout", spans_lost_shutdown_timeout_);
+  add("spans_unknown_after_reader_crash", spans_unknown_after_reader_crash_);
+  add("spans_unknown_after_reader_crash_total", spans_unknown_total_);
+  add("checkpoints", checkpoints_);
+  add("checkpoint_failures", checkpoint_failures_);
   add("lanes_freed", d.lanes_freed);
   add("processes_reclaimed", d.processes_reclaimed);
   add("passes", drain_->passes());

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "reader/export/exporter.h"
 #include "reader/pipeline/exporter_queue.h"
 #include "reader/pipeline/processor.h"
+#include "reader/pipeline/state_file.h"
 
 namespace agentring::reader {
 
@@ -51,6 +53,10 @@ struct ReaderOptions {
   uint64_t export_queue_spans = 262144;
   // One thread does everything, exporters included (benchmarks; tests).
   bool synchronous = false;
+  // Crash-safe state (state_file.h): "" = none (a killed reader loses what it held).
+  std::string state_dir;
+  uint64_t checkpoint_interval_ms = 200;  // the longest a finished trace waits for export …
+  double checkpoint_lane_fill = 0.25;     // … or less, once a lane holds this much read data
   AssemblerOptions assembler;
   std::string pricing_path;        // --pricing: "" = the shipped table (see Enricher)
   std::string redact_rules_path;   // --redact-rules: "" = the default rules only
@@ -93,6 +99,11 @@ class ReaderLoop {
   // Stops the processing thread (after it processed everything queued, within the timeout)
   // and then every exporter queue (sharing what is left of the timeout).
   void StopProcessing();
+  // --state-dir: saves state, commits lane positions, releases staged traces (state_file.h).
+  bool Checkpoint();
+  bool RestoreState(std::string* error);
+  void Delivered(uint64_t seq);  // every exporter is done with batch `seq`
+  void Stage(TraceBatch&& batch);
 
   ReaderOptions opts_;
   std::unique_ptr<SegmentReader> drain_;
@@ -122,6 +133,21 @@ class ReaderLoop {
   std::atomic<uint64_t> spans_tail_sampled_out_{0};
   std::atomic<uint64_t> traces_tail_sampled_out_{0};
   bool shut_down_ = false;
+  // --state-dir.
+  std::unique_ptr<StateDir> state_;
+  std::vector<TraceBatch> staged_;         // finished, waiting for the next checkpoint
+  uint64_t staged_spans_ = 0;
+  uint64_t checkpoint_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t last_checkpoint_ns_ = 0;
+  uint64_t checkpoints_ = 0;
+  uint64_t checkpoint_failures_ = 0;
+  uint64_t state_bytes_ = 0;               // size of the last state file
+  uint64_t spans_unknown_after_reader_crash_ = 0;  // found at this start
+  uint64_t spans_unknown_total_ = 0;       // over every restart of this state directory
+  bool restored_ = false;
+  std::mutex ledger_mu_;                   // in_flight_ and the ack log switch
+  std::unordered_map<uint64_t, uint64_t> in_flight_;  // batch seq -> spans
 };
 
 }  // namespace agentring::reader
