@@ -32,7 +32,8 @@ constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
     "[--process-slots N] --exporter tree|jsonl [--out FILE] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
-    "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE]";
+    "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--state-dir DIR] "
+    "[--checkpoint-ms MS]";
 
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
@@ -58,7 +59,9 @@ int main(int argc, char** argv) {
       ("decision-wait-ms", po::value<uint64_t>(), "wait for open spans after a root ends (default 5000)")
       ("max-open-ms", po::value<uint64_t>(), "export a trace whose root never ends after this (default 600000)")
       ("pricing", po::value<std::string>(), "pricing table (JSON) for gen_ai.cost_usd (default: the shipped pricing/pricing.json)")
-      ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)");
+      ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)")
+      ("state-dir", po::value<std::string>(), "keep crash-safe state here: a reader killed and restarted with the same directory loses nothing and exports nothing twice")
+      ("checkpoint-ms", po::value<uint64_t>(), "with --state-dir: the longest a finished trace waits for its checkpoint (default 200)");
 
   po::parsed_options parsed(&desc);
   po::variables_map vm;
@@ -114,6 +117,12 @@ int main(int argc, char** argv) {
   if (vm.count("max-open-ms")) o.assembler.max_open_ns = vm["max-open-ms"].as<uint64_t>() * 1000000ull;
   if (vm.count("pricing")) o.pricing_path = vm["pricing"].as<std::string>();
   if (vm.count("redact-rules")) o.redact_rules_path = vm["redact-rules"].as<std::string>();
+  if (vm.count("state-dir")) o.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("checkpoint-ms")) {
+    if (o.state_dir.empty()) return UsageError("--checkpoint-ms needs --state-dir");
+    o.checkpoint_interval_ms = vm["checkpoint-ms"].as<uint64_t>();
+    if (o.checkpoint_interval_ms == 0) return UsageError("--checkpoint-ms must be at least 1");
+  }
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
