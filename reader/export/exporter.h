@@ -54,6 +54,9 @@ std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* err
 std::unique_ptr<Exporter> MakeTreeExporter(std::unique_ptr<OutputFile> out);
 // `--exporter jsonl`: one OTLP/JSON ExportTraceServiceRequest per line, one write per line.
 std::unique_ptr<Exporter> MakeJsonlExporter(std::unique_ptr<OutputFile> out);
+// `--exporter chrome`: the Trace Event Format (JSON Array Format) for Perfetto UI,
+// chrome://tracing, DevTools and speedscope; one write per batch, "]" written on destruction.
+std::unique_ptr<Exporter> MakeChromeExporter(std::unique_ptr<OutputFile> out);
 
 }  // namespace agentring::reader
 
