@@ -3,6 +3,9 @@
 // thread, metadata once, complete events nested per row with microsecond times exact to the
 // nanosecond, attributes and ids as args, events as instants; a file cut before the closing
 // bracket parses once "]" is appended; spans that overlap without nesting move to overlap rows.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -399,6 +402,43 @@ TEST(ExportChrome, WriteFailureReturnsFalse) {
   b.spans.push_back(MakeSpan(kTraceA, 1, 0, "root", 1, kT0, kT0 + 1, 1, Process(1, "x")));
   EXPECT_FALSE(exporter->Export(b));
   EXPECT_FALSE(exporter->Export(b));
+}
+
+// Metadata whose write failed is written again with the next batch: through a FIFO whose reader
+// goes away (EPIPE) and comes back.
+TEST(ExportChrome, MetadataOfAFailedWriteIsWrittenAgain) {
+  signal(SIGPIPE, SIG_IGN);
+  const std::string path = TempPath("fifo");
+  unlink(path.c_str());
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  int rd = open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
+  const int wr = open(path.c_str(), O_WRONLY | O_NONBLOCK);
+  ASSERT_GE(wr, 0);
+  auto exporter = MakeChromeExporter(std::make_unique<OutputFile>(wr, /*owns_fd=*/true, path));
+  auto p = Process(55, "svc");
+  TraceBatch first, second;
+  first.spans.push_back(MakeSpan(kTraceA, 1, 0, "lost", 1, kT0, kT0 + 10, 9, p));
+  second.spans.push_back(MakeSpan(kTraceB, 2, 0, "kept", 1, kT0 + 100, kT0 + 200, 9, p));
+
+  close(rd);  // no reader: the write fails with EPIPE
+  EXPECT_FALSE(exporter->Export(first));
+  rd = open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd, 0);
+  ASSERT_TRUE(exporter->Export(second));
+  exporter.reset();  // writes the closing bracket
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(rd, buf, sizeof(buf))) > 0;) text.append(buf, static_cast<size_t>(n));
+  close(rd);
+  unlink(path.c_str());
+
+  std::vector<json::object> events;
+  ASSERT_TRUE(ParseEvents(text, &events));
+  ASSERT_EQ(events.size(), 3u) << text;
+  EXPECT_EQ(Str(events[0], "name"), "process_name");
+  EXPECT_EQ(Str(events[1], "name"), "thread_name");
+  EXPECT_EQ(Str(events[2], "name"), "kept");
 }
 
 }  // namespace
