@@ -88,12 +88,16 @@ TEST(ExportFiles, LoadgenThroughChromeExporter) {
   std::map<std::string, Complete> by_span;  // span_id -> its complete event
   std::map<int64_t, int> process_names;
   std::map<std::pair<int64_t, int64_t>, int> thread_names;
+  std::set<std::string> origins;
   for (const json::value& v : parsed.as_array()) {
     ASSERT_TRUE(v.is_object());
     const json::object& e = v.as_object();
     const std::string ph = Str(e, "ph");
     if (ph == "M") {
-      if (Str(e, "name") == "process_name") ++process_names[Int(e, "pid")];
+      if (Str(e, "name") == "process_name") {
+        ++process_names[Int(e, "pid")];
+        origins.insert(Str(e.at("args").as_object(), "time_origin_unix_ns"));
+      }
       if (Str(e, "name") == "thread_name") ++thread_names[{Int(e, "pid"), Int(e, "tid")}];
       continue;
     }
@@ -105,8 +109,11 @@ TEST(ExportFiles, LoadgenThroughChromeExporter) {
     ASSERT_TRUE(by_span.emplace(id, c).second) << "span " << id << " appears twice";
   }
 
-  // Every committed span exactly once, on its writer's process row, with its ids.
+  // Every committed span exactly once, on its writer's process row, with its ids and its times
+  // (microseconds from the file's origin, to the nanosecond).
   EXPECT_EQ(by_span.size(), 1200u);
+  ASSERT_EQ(origins.size(), 1u);
+  const uint64_t origin_ns = std::stoull(*origins.begin());
   std::map<std::pair<int64_t, std::string>, std::set<int64_t>> tids_of_thread;  // (pid, attr)
   std::map<std::string, std::set<int64_t>> tids_of_trace;
   for (const auto& [trace_id, spans] : file.traces) {
@@ -118,6 +125,10 @@ TEST(ExportFiles, LoadgenThroughChromeExporter) {
       EXPECT_EQ(c.trace_id, s.trace_id) << s.name;
       EXPECT_EQ(c.parent_span_id, s.parent_span_id) << s.name;
       EXPECT_EQ(c.thread_attr, s.StringAttribute("loadgen.attr0")) << s.name;
+      EXPECT_NEAR(c.ts, static_cast<double>(static_cast<int64_t>(s.start_unix_ns - origin_ns)) / 1000.0,
+                  0.0005) << s.name;
+      EXPECT_NEAR(c.end - c.ts, static_cast<double>(s.end_unix_ns - s.start_unix_ns) / 1000.0, 0.0005)
+          << s.name;
       tids_of_thread[{c.pid, c.thread_attr}].insert(c.tid);
       tids_of_trace[trace_id].insert(c.tid);
     }
