@@ -20,6 +20,8 @@ namespace agentring::reader {
 // the oldest beyond the cap is overwritten) and a new, empty PATH is opened. At most `max_files`
 // files exist at once, PATH included, so the disk used is bounded by max_bytes × max_files (a
 // single buffer larger than max_bytes is still written whole, alone in its file).
+inline constexpr uint32_t kDefaultRotationMaxFiles = 5;  // --out-max-files when not given
+
 struct RotationPolicy {
   uint64_t max_bytes = 0;   // 0 = never rotate; otherwise >= 1
   uint32_t max_files = 2;   // >= 1: PATH, PATH.1 … PATH.<max_files-1>; 1 = PATH restarts empty

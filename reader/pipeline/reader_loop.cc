@@ -40,24 +40,10 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   seg->header()->reader_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
   for (const ExporterSpec& spec : opts.exporters) {
     std::string path = spec.out.empty() ? "-" : spec.out;
-    std::unique_ptr<OutputFile> out;
-    if (spec.out_max_bytes != 0) {
-      RotationPolicy rotation{spec.out_max_bytes, spec.out_max_files ? spec.out_max_files : 5};
-      out = OpenRotatingOutput(path, rotation, error);
-    } else {
-      out = OpenOutput(path, error);
-    }
-    if (!out) return nullptr;
-    if (spec.type == "tree") {
-      loop->exporters_.push_back(MakeTreeExporter(std::move(out)));
-    } else if (spec.type == "jsonl") {
-      loop->exporters_.push_back(MakeJsonlExporter(std::move(out)));
-    } else if (spec.type == "chrome") {
-      loop->exporters_.push_back(MakeChromeExporter(std::move(out)));
-    } else {
-      *error = "unknown exporter '" + spec.type + "' (expected tree, jsonl or chrome)";
-      return nullptr;
-    }
+    const RotationPolicy rotation{spec.out_max_bytes, spec.out_max_files ? spec.out_max_files : kDefaultRotationMaxFiles};
+    std::unique_ptr<Exporter> e = MakeFileExporter(spec.type, path, rotation, error);
+    if (!e) return nullptr;
+    loop->exporters_.push_back(std::move(e));
   }
   Enricher::Options eo;
   eo.pricing_path = opts.pricing_path;

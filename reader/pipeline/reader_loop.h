@@ -26,7 +26,7 @@ struct ExporterSpec {
   std::string type;  // "tree" | "jsonl" | "chrome"
   std::string out;   // "" = the exporter's default ("-")
   uint64_t out_max_bytes = 0;  // --out-max-bytes: rotate `out` at this size (0 = never; jsonl)
-  uint32_t out_max_files = 0;  // --out-max-files: files kept, `out` included (0 = default 5)
+  uint32_t out_max_files = 0;  // --out-max-files: files kept, `out` included (0 = kDefaultRotationMaxFiles)
 };
 
 // Every tunable of the reader; flags map onto these one to one.
