@@ -36,10 +36,15 @@
 // a span that would cross a span already on row k goes to row k+1, shown as a thread named
 // "thread <tid> (overlap k)" with tid = <tid> + k × 2^22 (above Linux's PID_MAX_LIMIT, so no
 // real tid collides). Spans are placed in start order (longest first on ties), so a well-nested
-// thread stays on row 0. Each row remembers its last kIntervalsPerRow spans to check crossings
-// against spans of later batches; a check that would look at more than kCrossCheckBudget spans
-// answers "crosses" (the span moves down a row: never wrong, at worst an extra row). After
-// kMaxRowsPerThread rows the span stays on the last row, counted (overlap_rows_exhausted).
+// thread stays on row 0. Each row remembers the kIntervalsPerRow latest-starting spans placed on
+// it, so that spans of later batches (traces are exported when complete, not in time order) are
+// checked against them too; a check that would look at more than kCrossCheckBudget spans answers
+// "crosses" (the span moves down a row: never wrong, at worst an extra row). After
+// kMaxRowsPerThread rows the span stays on the last row, counted (overlap_rows_exhausted). At
+// most kMaxThreads writer threads are remembered (memory stays bounded when processes come and
+// go); a forgotten thread seen again starts with fresh rows and gets its thread_name again.
+//
+// Not thread-safe: Export is called from one thread (the exporter's queue thread).
 //
 // Events of a span are thread-scoped instant events on the span's row.
 #include <algorithm>
