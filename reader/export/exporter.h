@@ -55,6 +55,19 @@ std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* err
 std::unique_ptr<Exporter> MakeTreeExporter(std::unique_ptr<OutputFile> out);
 // `--exporter jsonl`: one OTLP/JSON ExportTraceServiceRequest per line, one write per line.
 std::unique_ptr<Exporter> MakeJsonlExporter(std::unique_ptr<OutputFile> out);
+// `--exporter chrome`: the Trace Event Format (JSON Array Format) for Perfetto UI,
+// chrome://tracing, DevTools and speedscope; one write per batch, "]" written on destruction.
+std::unique_ptr<Exporter> MakeChromeExporter(std::unique_ptr<OutputFile> out);
+
+// The exporters that write into `--out PATH`: "tree", "jsonl", "chrome".
+bool IsFileExporter(std::string_view type);
+// Opens PATH ("-" = stdout) for the file exporter `type`, rotating it when rotation.max_bytes is
+// set (jsonl only), and makes the exporter. Returns nullptr with a one-line *error for an unknown
+// type, rotation asked of another type, or an output that cannot be opened (OpenOutput,
+// OpenRotatingOutput). Thread-safe (no shared state).
+struct RotationPolicy;
+std::unique_ptr<Exporter> MakeFileExporter(std::string_view type, const std::string& path,
+                                           const RotationPolicy& rotation, std::string* error);
 
 }  // namespace agentring::reader
 

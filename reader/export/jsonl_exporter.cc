@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "reader/export/exporter.h"
 #include "reader/export/otlp_json.h"
@@ -25,6 +26,13 @@ class JsonlExporter final : public Exporter {
     AppendOtlpJson(batch, &line_);
     line_.push_back('\n');
     return out_->WriteWhole(line_);
+  }
+
+  // With --out-max-bytes: rotations done and failed (see OutputFile::Rotate).
+  void AppendCounters(std::vector<std::pair<std::string, uint64_t>>* out) const override {
+    if (!out_->rotating()) return;
+    out->emplace_back("rotations", out_->rotations());
+    out->emplace_back("rotation_failures", out_->rotation_failures());
   }
 
  private:

@@ -44,13 +44,14 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     std::unique_ptr<Exporter> e;
     ExporterQueueOptions qo = spec.queue;
     qo.synchronous = opts.synchronous;
-    if (spec.type == "tree" || spec.type == "jsonl") {
-      auto out = OpenOutput(path, error);
-      if (!out) return nullptr;
-      e = spec.type == "tree" ? MakeTreeExporter(std::move(out)) : MakeJsonlExporter(std::move(out));
+    if (IsFileExporter(spec.type)) {
+      const RotationPolicy rotation{spec.out_max_bytes, spec.out_max_files ? spec.out_max_files
+                                                                           : kDefaultRotationMaxFiles};
+      e = MakeFileExporter(spec.type, path, rotation, error);
+      if (!e) return nullptr;
       qo.block_when_full = true;  // a local file: back-pressure, never drops
     } else {
-      *error = "unknown exporter '" + spec.type + "' (expected tree or jsonl)";
+      *error = "unknown exporter '" + spec.type + "'";
       return nullptr;
     }
     loop->exporters_.push_back(std::make_unique<ExporterQueue>(std::move(e), qo));

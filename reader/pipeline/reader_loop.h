@@ -28,11 +28,13 @@
 namespace agentring::reader {
 
 struct ExporterSpec {
-  std::string type;  // "tree" | "jsonl"
+  std::string type;  // "tree" | "jsonl" | "chrome"
   std::string out;   // "" = the exporter's default ("-")
   // Its queue. File exporters wait for room when it is full (a local file cannot be "down");
   // network exporters drop and count (a dead backend must not stall the reader).
   ExporterQueueOptions queue;
+  uint64_t out_max_bytes = 0;  // --out-max-bytes: rotate `out` at this size (0 = never; jsonl)
+  uint32_t out_max_files = 0;  // --out-max-files: files kept, `out` included (0 = kDefaultRotationMaxFiles)
 };
 
 // Every tunable of the reader; flags map onto these one to one.

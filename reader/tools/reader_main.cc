@@ -1,7 +1,8 @@
 // agentring-reader: the sidecar. Drains a segment, assembles traces, exports them.
 //
 //   agentring-reader --segment NAME [--create] [--lanes N] [--lane-kib K]
-//                    --exporter tree|jsonl [--out FILE] … [--stats-json FILE]
+//                    --exporter tree|jsonl|chrome [--out FILE [--out-max-bytes N]
+//                    [--out-max-files K]] … [--stats-json FILE]
 //                    [--exit-when-idle-ms MS] [--shutdown-timeout-ms MS]
 //
 // Exit status: 0 after a clean shutdown (SIGTERM, SIGINT, idle), 1 on a fatal error (missing or
@@ -30,7 +31,8 @@ void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
 
 constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
-    "[--process-slots N] --exporter tree|jsonl [--out FILE] ... [--stats-json FILE] "
+    "[--process-slots N] --exporter tree|jsonl|chrome [--out FILE] [--out-max-bytes N[K|M|G]] "
+    "[--out-max-files K] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
     "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--state-dir DIR] "
     "[--checkpoint-ms MS]";
@@ -38,6 +40,25 @@ constexpr const char* kUsage =
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
   return 2;
+}
+
+// "N", "NK", "NM" or "NG" (binary multiples) as a byte count >= 1; false when malformed.
+bool ParseByteSize(const std::string& text, uint64_t* bytes) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15 || text.size() - digits > 1) return false;
+  uint64_t n = std::stoull(text.substr(0, digits));
+  if (digits < text.size()) {
+    switch (text[digits]) {
+      case 'K': case 'k': n <<= 10; break;
+      case 'M': case 'm': n <<= 20; break;
+      case 'G': case 'g': n <<= 30; break;
+      default: return false;
+    }
+  }
+  if (n == 0) return false;
+  *bytes = n;
+  return true;
 }
 
 }  // namespace
@@ -51,8 +72,10 @@ int main(int argc, char** argv) {
       ("lanes", po::value<uint32_t>(), "lanes in a created segment (default 64)")
       ("lane-kib", po::value<uint32_t>(), "KiB per lane, a power of two >= 4 (default 1024)")
       ("process-slots", po::value<uint32_t>(), "writer processes a created segment admits at once (default 64)")
-      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl (repeatable)")
+      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl | chrome (repeatable)")
       ("out", po::value<std::vector<std::string>>()->composing(), "output of the exporter before it ('-' = stdout)")
+      ("out-max-bytes", po::value<std::vector<std::string>>()->composing(), "jsonl: rotate the --out file before it exceeds N bytes (K/M/G suffixes)")
+      ("out-max-files", po::value<std::vector<std::string>>()->composing(), "jsonl: with --out-max-bytes, files kept, the --out file included (default 5)")
       ("stats-json", po::value<std::string>(), "write reader statistics here on exit")
       ("exit-when-idle-ms", po::value<int64_t>(), "exit once no live writer holds a lane and nothing was drained for MS ms")
       ("shutdown-timeout-ms", po::value<uint64_t>(), "bound on delivering at shutdown (default 30000)")
@@ -97,8 +120,8 @@ int main(int argc, char** argv) {
   for (const po::option& opt : parsed.options) {
     if (opt.string_key == "exporter") {
       for (const std::string& v : opt.value) {
-        if (v != "tree" && v != "jsonl")
-          return UsageError("unknown exporter '" + v + "' (expected tree or jsonl)");
+        if (v != "tree" && v != "jsonl" && v != "chrome")
+          return UsageError("unknown exporter '" + v + "' (expected tree, jsonl or chrome)");
         o.exporters.push_back({v, ""});
       }
     } else if (opt.string_key == "out") {
@@ -106,7 +129,32 @@ int main(int argc, char** argv) {
       if (!o.exporters.back().out.empty())
         return UsageError("two --out for one --exporter");
       o.exporters.back().out = opt.value.empty() ? "" : opt.value[0];
+    } else if (opt.string_key == "out-max-bytes" || opt.string_key == "out-max-files") {
+      // Rotation binds to the --exporter before it, like --out.
+      const std::string flag = "--" + opt.string_key;
+      if (o.exporters.empty()) return UsageError(flag + " must follow the --exporter it belongs to");
+      agentring::reader::ExporterSpec& spec = o.exporters.back();
+      if (spec.type != "jsonl")
+        return UsageError(flag + " applies to --exporter jsonl only (a " + spec.type +
+                          " file is one document and cannot be cut between writes)");
+      const std::string value = opt.value.empty() ? "" : opt.value[0];
+      if (opt.string_key == "out-max-bytes") {
+        if (!ParseByteSize(value, &spec.out_max_bytes))
+          return UsageError("--out-max-bytes '" + value + "' is not a size >= 1 (e.g. 1048576, 100M)");
+      } else {
+        char* end = nullptr;
+        unsigned long k = strtoul(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0' || k < 1 || k > 1000)
+          return UsageError("--out-max-files '" + value + "' is not between 1 and 1000");
+        spec.out_max_files = static_cast<uint32_t>(k);
+      }
     }
+  }
+  for (const agentring::reader::ExporterSpec& spec : o.exporters) {
+    if (spec.out_max_files != 0 && spec.out_max_bytes == 0)
+      return UsageError("--out-max-files needs --out-max-bytes");
+    if (spec.out_max_bytes != 0 && (spec.out.empty() || spec.out == "-"))
+      return UsageError("--out-max-bytes needs --out FILE for its exporter (standard output cannot rotate)");
   }
   if (o.exporters.empty()) o.exporters.push_back({"tree", "-"});
   if (vm.count("stats-json")) o.stats_json = vm["stats-json"].as<std::string>();
