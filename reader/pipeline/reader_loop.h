@@ -75,6 +75,12 @@ class ReaderLoop {
   int Run(const std::atomic<bool>* stop);
   // One pass (drain + assemble + export). Returns records drained. For tests and benchmarks.
   uint64_t RunOnePass();
+  // Adds an exporter of the caller's own behind its own queue (before Run). In synchronous mode
+  // it runs on the caller's thread.
+  void AddExporter(std::unique_ptr<Exporter> e, ExporterQueueOptions q = {}) {
+    q.synchronous = opts_.synchronous;
+    exporters_.push_back(std::make_unique<ExporterQueue>(std::move(e), q));
+  }
   // Adds a processor (before Run): it observes every trace, kept or not (processor.h).
   void AddProcessor(std::unique_ptr<TraceProcessor> p) { processors_.push_back(std::move(p)); }
   // Tail sampling: decides per trace (late parts follow the trace's decision). Before Run.
