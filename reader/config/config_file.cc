@@ -40,8 +40,8 @@ constexpr ReaderFlag kFlags[] = {
 
 constexpr std::string_view kExporterTypes[] = {"tree", "jsonl", "otlp", "chrome"};
 
-const ReaderFlag* FindFlag(std::string_view name) {
-  for (const ReaderFlag& f : kFlags)
+const ReaderFlag* FindFlag(std::span<const ReaderFlag> flags, std::string_view name) {
+  for (const ReaderFlag& f : flags)
     if (f.name == name) return &f;
   return nullptr;
 }
@@ -66,7 +66,17 @@ std::string Line(const YAML::Node& n) {
 // Accumulates flags in file order and refuses a single-valued flag set twice.
 class Builder {
  public:
-  Builder(ConfigFile* out, std::string base_dir) : out_(out), base_dir_(std::move(base_dir)) {}
+  Builder(ConfigFile* out, std::string base_dir, std::span<const ReaderFlag> flags)
+      : out_(out), base_dir_(std::move(base_dir)), flags_(flags) {}
+
+  std::span<const ReaderFlag> flags() const { return flags_; }
+  const ReaderFlag* Find(std::string_view name) const { return FindFlag(flags_, name); }
+  // The flag `name`, which the reader must have (exporter, out, pricing, …).
+  const ReaderFlag& Must(std::string_view name) const {
+    static constexpr ReaderFlag kMissing{"", FlagKind::kValue};
+    const ReaderFlag* f = Find(name);
+    return f != nullptr ? *f : kMissing;
+  }
 
   // Adds one occurrence of `flag` with `value`, read at `at`.
   bool Add(const ReaderFlag& flag, std::string value, const YAML::Node& at,
@@ -121,12 +131,13 @@ class Builder {
 
   ConfigFile* out_;
   std::string base_dir_;
+  std::span<const ReaderFlag> flags_;
   std::map<std::string, YAML::Node> set_at_;
 };
 
-std::string FlagList() {
+std::string FlagList(std::span<const ReaderFlag> flags) {
   std::string out;
-  for (const ReaderFlag& f : kFlags)
+  for (const ReaderFlag& f : flags)
     if (!IsExporterFlag(f.name)) out += (out.empty() ? "" : ", ") + std::string(f.name);
   return out;
 }
@@ -153,10 +164,10 @@ bool ReadReaderSection(const YAML::Node& section, Builder* b, std::string* error
                           "' in an exporters: entry of type " + type,
                       error);
     }
-    const ReaderFlag* flag = FindFlag(name);
+    const ReaderFlag* flag = b->Find(name);
     if (flag == nullptr)
       return yf::Fail(kv.first, p, "unknown flag '" + kv.first.Scalar() + "' (flags: " +
-                                       FlagList() + ")",
+                                       FlagList(b->flags()) + ")",
                       error);
     if (!b->AddNode(*flag, kv.second, kp, error)) return false;
   }
@@ -183,11 +194,11 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
       return yf::Fail(e["type"], yf::Join(ep, "type"),
                       "unknown exporter type '" + type + "' (expected " + types + ")", error);
     }
-    if (!b->Add(*FindFlag("exporter"), type, e["type"], yf::Join(ep, "type"), error)) return false;
+    if (!b->Add(b->Must("exporter"), type, e["type"], yf::Join(ep, "type"), error)) return false;
     if (e["out"].IsDefined()) {
       std::string out;
       if (!yf::ReadString(e["out"], yf::Join(ep, "out"), &out, error)) return false;
-      if (!b->Add(*FindFlag("out"), out, e["out"], yf::Join(ep, "out"), error)) return false;
+      if (!b->Add(b->Must("out"), out, e["out"], yf::Join(ep, "out"), error)) return false;
     }
     std::set<std::string> seen;
     for (const auto& kv : e) {
@@ -197,10 +208,10 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
         return yf::Fail(kv.first, ep, "key '" + key + "' given twice", error);
       if (key == "type" || key == "out") continue;
       const std::string flag_name = type + "-" + key;
-      const ReaderFlag* flag = FindFlag(flag_name);
+      const ReaderFlag* flag = b->Find(flag_name);
       if (flag == nullptr) {
         std::string options = "out";
-        for (const ReaderFlag& f : kFlags)
+        for (const ReaderFlag& f : b->flags())
           if (f.name.starts_with(type + "-")) options += ", " + std::string(f.name.substr(type.size() + 1));
         return yf::Fail(kv.first, ep,
                         "unknown option '" + kv.first.Scalar() + "' for exporter " + type +
@@ -222,7 +233,7 @@ bool ReadFileSection(const YAML::Node& section, const char* name, const char* ke
   if (!v.IsDefined()) return true;
   std::string path;
   if (!yf::ReadString(v, yf::Join(name, key), &path, error)) return false;
-  return b->Add(*FindFlag(flag), path, v, yf::Join(name, key), error);
+  return b->Add(b->Must(flag), path, v, yf::Join(name, key), error);
 }
 
 bool ReadTailSampling(const YAML::Node& section, ConfigFile* out, Builder* b, std::string* error) {
@@ -234,7 +245,7 @@ bool ReadTailSampling(const YAML::Node& section, ConfigFile* out, Builder* b, st
     const char* key = section["decision_wait_after_root_received"].IsDefined()
                           ? "decision_wait_after_root_received"
                           : "decision_wait";
-    if (!b->Add(*FindFlag("decision-wait-ms"), std::to_string(ms), section[key],
+    if (!b->Add(b->Must("decision-wait-ms"), std::to_string(ms), section[key],
                 yf::Join("tail_sampling", key), error))
       return false;
   }
@@ -254,14 +265,14 @@ bool IsExporterFlag(std::string_view name) {
 }
 
 bool LoadConfigText(const std::string& text, const std::string& name, const std::string& base_dir,
-                    ConfigFile* out, std::string* error) {
+                    ConfigFile* out, std::string* error, std::span<const ReaderFlag> flags) {
   const std::string prefix = "config " + name + ": ";
   ConfigFile result;
   result.path = name;
   std::string why;
   try {
     const YAML::Node root = YAML::Load(text);
-    Builder b(&result, base_dir);
+    Builder b(&result, base_dir, flags);
     bool ok = true;
     if (root.IsDefined() && !root.IsNull()) {
       ok = yf::CheckMap(root, "", {"reader", "exporters", "pricing", "redaction", "tail_sampling"},
@@ -327,14 +338,15 @@ bool LoadConfigFile(const std::string& path, ConfigFile* out, std::string* error
 }
 
 std::vector<std::string> ConfigToArgs(const ConfigFile& config,
-                                      const std::set<std::string>& command_line_flags) {
+                                      const std::set<std::string>& command_line_flags,
+                                      std::span<const ReaderFlag> flags) {
   const bool cli_exporters =
       command_line_flags.count("exporter") != 0 || command_line_flags.count("out") != 0;
   std::vector<std::string> args;
   for (const auto& [name, value] : config.flags) {
     if (command_line_flags.count(name) != 0) continue;
     if (cli_exporters && IsExporterFlag(name)) continue;
-    const ReaderFlag* f = FindFlag(name);
+    const ReaderFlag* f = FindFlag(flags, name);
     if (f != nullptr && f->kind == FlagKind::kSwitch) args.push_back("--" + name);
     else args.push_back("--" + name + "=" + value);
   }

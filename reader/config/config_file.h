@@ -87,15 +87,17 @@ struct ConfigFile {
 // it and reader.decision-wait-ms with it in one file is an error. Thread-safe (no shared state).
 bool LoadConfigFile(const std::string& path, ConfigFile* out, std::string* error);
 // The same on text already read: `name` labels errors ("config NAME: …"), `base_dir` resolves
-// relative paths ("" = leave them relative).
+// relative paths ("" = leave them relative); `flags` is the flag table (tests pass their own).
 bool LoadConfigText(const std::string& text, const std::string& name, const std::string& base_dir,
-                    ConfigFile* out, std::string* error);
+                    ConfigFile* out, std::string* error,
+                    std::span<const ReaderFlag> flags = ReaderFlags());
 
 // The file as command-line arguments for boost::program_options: "--name=value", or "--name"
 // for a switch, in file order. Flags named in `command_line_flags` (long names the command line
 // gave) are left out; when it names exporter or out, every exporter-group flag is left out.
 std::vector<std::string> ConfigToArgs(const ConfigFile& config,
-                                      const std::set<std::string>& command_line_flags = {});
+                                      const std::set<std::string>& command_line_flags = {},
+                                      std::span<const ReaderFlag> flags = ReaderFlags());
 
 }  // namespace agentring::reader
 
