@@ -79,13 +79,13 @@ class Builder {
   }
 
   // Adds one occurrence of `flag` with `value`, read at `at`.
-  bool Add(const ReaderFlag& flag, std::string value, const YAML::Node& at,
-           const std::string& path, std::string* error) {
+  bool Add(const ReaderFlag& flag, std::string value, const YAML::Node& at, const std::string& path,
+           std::string* error) {
     if (flag.kind != FlagKind::kRepeated) {
       auto [it, fresh] = set_at_.emplace(std::string(flag.name), at);
       if (!fresh)
-        return yf::Fail(at, path,
-                        "--" + std::string(flag.name) + " is already set" + Line(it->second), error);
+        return yf::Fail(
+            at, path, "--" + std::string(flag.name) + " is already set" + Line(it->second), error);
     }
     if (flag.path && !value.empty() && value != "-" && value[0] != '/' && !base_dir_.empty())
       value = base_dir_ + "/" + value;
@@ -166,9 +166,9 @@ bool ReadReaderSection(const YAML::Node& section, Builder* b, std::string* error
     }
     const ReaderFlag* flag = b->Find(name);
     if (flag == nullptr)
-      return yf::Fail(kv.first, p, "unknown flag '" + kv.first.Scalar() + "' (flags: " +
-                                       FlagList(b->flags()) + ")",
-                      error);
+      return yf::Fail(
+          kv.first, p,
+          "unknown flag '" + kv.first.Scalar() + "' (flags: " + FlagList(b->flags()) + ")", error);
     if (!b->AddNode(*flag, kv.second, kp, error)) return false;
   }
   return true;
@@ -178,19 +178,20 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
   const std::string p = "exporters";
   if (section.IsNull()) return true;
   if (!section.IsSequence())
-    return yf::Fail(section, p, "expected a list of {type: …, out: …}, got " +
-                                    yf::Describe(section),
-                    error);
+    return yf::Fail(section, p,
+                    "expected a list of {type: …, out: …}, got " + yf::Describe(section), error);
   for (size_t i = 0; i < section.size(); ++i) {
     const YAML::Node e = section[i];
     const std::string ep = p + "[" + std::to_string(i) + "]";
-    if (!e.IsMap()) return yf::Fail(e, ep, "expected {type: …, out: …}, got " + yf::Describe(e), error);
+    if (!e.IsMap())
+      return yf::Fail(e, ep, "expected {type: …, out: …}, got " + yf::Describe(e), error);
     std::string type;
     if (!e["type"].IsDefined()) return yf::Fail(e, ep, "missing 'type'", error);
     if (!yf::ReadString(e["type"], yf::Join(ep, "type"), &type, error)) return false;
     if (!IsExporterType(type)) {
       std::string types;
-      for (std::string_view t : kExporterTypes) types += (types.empty() ? "" : ", ") + std::string(t);
+      for (std::string_view t : kExporterTypes)
+        types += (types.empty() ? "" : ", ") + std::string(t);
       return yf::Fail(e["type"], yf::Join(ep, "type"),
                       "unknown exporter type '" + type + "' (expected " + types + ")", error);
     }
@@ -202,7 +203,8 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
     }
     std::set<std::string> seen;
     for (const auto& kv : e) {
-      if (!kv.first.IsScalar()) return yf::Fail(kv.first, ep, "a key must be an option name", error);
+      if (!kv.first.IsScalar())
+        return yf::Fail(kv.first, ep, "a key must be an option name", error);
       const std::string key = Normalize(kv.first.Scalar());
       if (!seen.insert(key).second)
         return yf::Fail(kv.first, ep, "key '" + key + "' given twice", error);
@@ -212,7 +214,8 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
       if (flag == nullptr) {
         std::string options = "out";
         for (const ReaderFlag& f : b->flags())
-          if (f.name.starts_with(type + "-")) options += ", " + std::string(f.name.substr(type.size() + 1));
+          if (f.name.starts_with(type + "-"))
+            options += ", " + std::string(f.name.substr(type.size() + 1));
         return yf::Fail(kv.first, ep,
                         "unknown option '" + kv.first.Scalar() + "' for exporter " + type +
                             " (options: " + options + ")",
@@ -225,8 +228,8 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
 }
 
 // A section {key: PATH} standing for one flag.
-bool ReadFileSection(const YAML::Node& section, const char* name, const char* key,
-                     const char* flag, Builder* b, std::string* error) {
+bool ReadFileSection(const YAML::Node& section, const char* name, const char* key, const char* flag,
+                     Builder* b, std::string* error) {
   if (section.IsNull()) return true;
   if (!yf::CheckMap(section, name, {key}, error)) return false;
   const YAML::Node v = section[key];
@@ -281,12 +284,16 @@ bool LoadConfigText(const std::string& text, const std::string& name, const std:
         if (!ok) break;
         const std::string section = kv.first.Scalar();
         const YAML::Node v = kv.second;
-        if (section == "reader") ok = ReadReaderSection(v, &b, &why);
-        else if (section == "exporters") ok = ReadExportersSection(v, &b, &why);
-        else if (section == "pricing") ok = ReadFileSection(v, "pricing", "file", "pricing", &b, &why);
+        if (section == "reader")
+          ok = ReadReaderSection(v, &b, &why);
+        else if (section == "exporters")
+          ok = ReadExportersSection(v, &b, &why);
+        else if (section == "pricing")
+          ok = ReadFileSection(v, "pricing", "file", "pricing", &b, &why);
         else if (section == "redaction")
           ok = ReadFileSection(v, "redaction", "rules_file", "redact-rules", &b, &why);
-        else ok = ReadTailSampling(v, &result, &b, &why);
+        else
+          ok = ReadTailSampling(v, &result, &b, &why);
       }
     }
     if (!ok) {
@@ -347,8 +354,10 @@ std::vector<std::string> ConfigToArgs(const ConfigFile& config,
     if (command_line_flags.count(name) != 0) continue;
     if (cli_exporters && IsExporterFlag(name)) continue;
     const ReaderFlag* f = FindFlag(flags, name);
-    if (f != nullptr && f->kind == FlagKind::kSwitch) args.push_back("--" + name);
-    else args.push_back("--" + name + "=" + value);
+    if (f != nullptr && f->kind == FlagKind::kSwitch)
+      args.push_back("--" + name);
+    else
+      args.push_back("--" + name + "=" + value);
   }
   return args;
 }

@@ -73,8 +73,7 @@ bool CheckMap(const YAML::Node& node, const std::string& path,
 
 bool ReadString(const YAML::Node& node, const std::string& path, std::string* out,
                 std::string* error) {
-  if (!node.IsScalar())
-    return Fail(node, path, "expected a string, got " + Describe(node), error);
+  if (!node.IsScalar()) return Fail(node, path, "expected a string, got " + Describe(node), error);
   *out = node.Scalar();
   return true;
 }
@@ -92,16 +91,15 @@ bool ReadInt64(const YAML::Node& node, const std::string& path, int64_t min, int
   if (ec != std::errc() || p != e || b == e)
     return Fail(node, path, "expected an integer, got '" + s + "'", error);
   if (v < min || v > max)
-    return Fail(node, path,
-                "'" + s + "' is out of range [" + std::to_string(min) + ", " +
-                    std::to_string(max) + "]",
-                error);
+    return Fail(
+        node, path,
+        "'" + s + "' is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]",
+        error);
   *out = v;
   return true;
 }
 
-bool ReadDouble(const YAML::Node& node, const std::string& path, double* out,
-                std::string* error) {
+bool ReadDouble(const YAML::Node& node, const std::string& path, double* out, std::string* error) {
   if (!node.IsScalar()) return Fail(node, path, "expected a number, got " + Describe(node), error);
   const std::string& s = node.Scalar();
   const char* b = s.data();
@@ -123,10 +121,9 @@ bool ReadBool(const YAML::Node& node, const std::string& path, bool* out, std::s
   return true;
 }
 
-bool ReadStringList(const YAML::Node& node, const std::string& path,
-                    std::vector<std::string>* out, std::string* error) {
-  if (!node.IsSequence())
-    return Fail(node, path, "expected a list, got " + Describe(node), error);
+bool ReadStringList(const YAML::Node& node, const std::string& path, std::vector<std::string>* out,
+                    std::string* error) {
+  if (!node.IsSequence()) return Fail(node, path, "expected a list, got " + Describe(node), error);
   out->clear();
   for (size_t i = 0; i < node.size(); ++i) {
     std::string v;
@@ -170,13 +167,20 @@ bool TryParseDuration(std::string_view text, uint64_t* out_ns) {
     while (i < text.size() && !(text[i] >= '0' && text[i] <= '9') && text[i] != '.') ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     long double unit_ns;
-    if (unit == "ns") unit_ns = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") unit_ns = 1e3L;
-    else if (unit == "ms") unit_ns = 1e6L;
-    else if (unit == "s") unit_ns = 1e9L;
-    else if (unit == "m") unit_ns = 60e9L;
-    else if (unit == "h") unit_ns = 3600e9L;
-    else return false;
+    if (unit == "ns")
+      unit_ns = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      unit_ns = 1e3L;
+    else if (unit == "ms")
+      unit_ns = 1e6L;
+    else if (unit == "s")
+      unit_ns = 1e9L;
+    else if (unit == "m")
+      unit_ns = 60e9L;
+    else if (unit == "h")
+      unit_ns = 3600e9L;
+    else
+      return false;
     total_ns += (static_cast<long double>(whole) + frac) * unit_ns;
     if (total_ns > static_cast<long double>(INT64_MAX)) return false;  // Go's limit (~292 years)
   }
@@ -187,8 +191,8 @@ bool TryParseDuration(std::string_view text, uint64_t* out_ns) {
 bool ReadDuration(const YAML::Node& node, const std::string& path, uint64_t* out_ns,
                   std::string* error) {
   if (!node.IsScalar() || !TryParseDuration(node.Scalar(), out_ns))
-    return Fail(node, path,
-                "expected a duration like 10s, 500ms or 1m30s, got " + Describe(node), error);
+    return Fail(node, path, "expected a duration like 10s, 500ms or 1m30s, got " + Describe(node),
+                error);
   return true;
 }
 

@@ -50,8 +50,8 @@ bool ReadInt64(const YAML::Node& node, const std::string& path, int64_t min, int
 bool ReadDouble(const YAML::Node& node, const std::string& path, double* out, std::string* error);
 bool ReadBool(const YAML::Node& node, const std::string& path, bool* out, std::string* error);
 // A list of scalars.
-bool ReadStringList(const YAML::Node& node, const std::string& path,
-                    std::vector<std::string>* out, std::string* error);
+bool ReadStringList(const YAML::Node& node, const std::string& path, std::vector<std::string>* out,
+                    std::string* error);
 // A duration string as in the OpenTelemetry Collector (Go's time.ParseDuration): decimal numbers
 // with units ns, us (or µs), ms, s, m, h, possibly combined ("1m30s", "1.5s", "500ms"). A bare
 // number other than 0 is refused (its unit would be a guess). Negative durations are refused.

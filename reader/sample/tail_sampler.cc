@@ -110,7 +110,7 @@ class Probabilistic final : public Policy {
       : salt_(std::move(salt)), threshold_(ProbabilisticThreshold(percentage)) {}
   Decision Evaluate(const TraceFacts& t) override {
     return ProbabilisticHash(salt_, t.batch->trace_id) <= threshold_ ? Decision::kSampled
-                                                                      : Decision::kNotSampled;
+                                                                     : Decision::kNotSampled;
   }
 
  private:
@@ -120,7 +120,8 @@ class Probabilistic final : public Policy {
 
 class Latency final : public Policy {
  public:
-  Latency(int64_t threshold_ms, int64_t upper_ms) : threshold_ms_(threshold_ms), upper_ms_(upper_ms) {}
+  Latency(int64_t threshold_ms, int64_t upper_ms)
+      : threshold_ms_(threshold_ms), upper_ms_(upper_ms) {}
   Decision Evaluate(const TraceFacts& t) override {
     const int64_t ms = static_cast<int64_t>(t.duration_ns / 1'000'000ull);  // Go: Milliseconds()
     bool hit = upper_ms_ == 0 ? ms >= threshold_ms_ : (threshold_ms_ < ms && ms <= upper_ms_);
@@ -192,8 +193,11 @@ class StringAttribute final : public AttributePolicy {
       if (!v.empty()) exact_.insert(v);  // the Collector skips empty values
   }
   // Regular expressions (already compiled), with an LRU of results.
-  StringAttribute(std::string key, std::vector<boost::regex> regexes, size_t cache_size, bool invert)
-      : AttributePolicy(std::move(key), invert), regex_(true), regexes_(std::move(regexes)),
+  StringAttribute(std::string key, std::vector<boost::regex> regexes, size_t cache_size,
+                  bool invert)
+      : AttributePolicy(std::move(key), invert),
+        regex_(true),
+        regexes_(std::move(regexes)),
         cache_(cache_size) {}
 
  protected:
@@ -314,7 +318,7 @@ class RateLimiting final : public Policy {
 
  private:
   static constexpr uint64_t kUnit = 1'000'000'000ull;  // per span
-  uint64_t rate_;      // units per ns = spans per second
+  uint64_t rate_;                                      // units per ns = spans per second
   uint64_t capacity_;
   uint64_t tokens_;
   uint64_t last_ns_ = 0;
@@ -341,7 +345,8 @@ class And final : public Policy {
   Decision Evaluate(const TraceFacts& t) override {
     for (auto& sub : subs_) {
       Decision d = sub->Evaluate(t);
-      if (d == Decision::kNotSampled || d == Decision::kInvertNotSampled) return Decision::kNotSampled;
+      if (d == Decision::kNotSampled || d == Decision::kInvertNotSampled)
+        return Decision::kNotSampled;
     }
     return Decision::kSampled;
   }
@@ -372,7 +377,8 @@ class Composite final : public Policy {
       if (!SaysSample(s.policy->Evaluate(t))) continue;
       // The first sub-policy that would sample decides: within its budget and the total, or not
       // at all (the budget is not spent, so a smaller trace may still fit later this second).
-      if (s.sampled_this_second + n <= s.allocated_sps && total_this_second_ + n <= max_total_sps_) {
+      if (s.sampled_this_second + n <= s.allocated_sps &&
+          total_this_second_ + n <= max_total_sps_) {
         s.sampled_this_second += n;
         total_this_second_ += n;
         return Decision::kSampled;
@@ -392,12 +398,20 @@ class Composite final : public Policy {
 // ---- construction from YAML ----------------------------------------------------------------
 
 constexpr std::string_view kImplementedTypes[] = {
-    "always_sample", "probabilistic", "latency",       "status_code", "string_attribute",
-    "numeric_attribute", "boolean_attribute", "rate_limiting", "span_count", "and", "composite"};
+    "always_sample",     "probabilistic",     "latency",       "status_code", "string_attribute",
+    "numeric_attribute", "boolean_attribute", "rate_limiting", "span_count",  "and",
+    "composite"};
 // Collector policy types this reader does not implement (named in the error).
-constexpr std::string_view kCollectorOnlyTypes[] = {
-    "trace_state", "ottl_condition", "drop", "not", "skip", "bytes_limiting", "trace_flags",
-    "rare_spans", "budget_limiting", "stratified_probabilistic"};
+constexpr std::string_view kCollectorOnlyTypes[] = {"trace_state",
+                                                    "ottl_condition",
+                                                    "drop",
+                                                    "not",
+                                                    "skip",
+                                                    "bytes_limiting",
+                                                    "trace_flags",
+                                                    "rare_spans",
+                                                    "budget_limiting",
+                                                    "stratified_probabilistic"};
 
 enum class Level { kTop, kCompositeSub, kAndSub };
 
@@ -428,15 +442,15 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
                  std::string* error);
 
 // Reads the list `key` of policies under `block` (and_sub_policy, composite_sub_policy).
-bool BuildPolicyList(const YAML::Node& block, const std::string& path, const char* key,
-                     Level level, std::vector<Built>* out, std::string* error) {
+bool BuildPolicyList(const YAML::Node& block, const std::string& path, const char* key, Level level,
+                     std::vector<Built>* out, std::string* error) {
   const YAML::Node list = block[key];
   const std::string list_path = yf::Join(path, key);
   if (!list.IsDefined() || list.IsNull())
     return yf::Fail(block, path, std::string("missing '") + key + "' (a list of policies)", error);
   if (!list.IsSequence() || list.size() == 0)
-    return yf::Fail(list, list_path, "expected a non-empty list of policies, got " + yf::Describe(list),
-                    error);
+    return yf::Fail(list, list_path,
+                    "expected a non-empty list of policies, got " + yf::Describe(list), error);
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     Built b;
@@ -455,7 +469,8 @@ bool Block(const YAML::Node& policy, const std::string& path, const std::string&
            const YAML::Node& block, std::initializer_list<std::string_view> keys,
            std::string* error) {
   if (!block.IsDefined() || block.IsNull())
-    return yf::Fail(policy, path, "policy of type " + type + " needs a '" + type + "' block", error);
+    return yf::Fail(policy, path, "policy of type " + type + " needs a '" + type + "' block",
+                    error);
   return yf::CheckMap(block, yf::Join(path, type), keys, error);
 }
 
@@ -494,7 +509,8 @@ bool BuildComposite(const YAML::Node& b, const std::string& p, std::unique_ptr<P
   std::vector<int64_t> alloc(subs.size(), 0);
   if (const YAML::Node ra = b["rate_allocation"]; ra.IsDefined()) {
     const std::string rp = yf::Join(p, "rate_allocation");
-    if (!ra.IsSequence()) return yf::Fail(ra, rp, "expected a list, got " + yf::Describe(ra), error);
+    if (!ra.IsSequence())
+      return yf::Fail(ra, rp, "expected a list, got " + yf::Describe(ra), error);
     const double default_sps = static_cast<double>(max_total) / static_cast<double>(subs.size());
     for (size_t i = 0; i < ra.size(); ++i) {
       const std::string ip = rp + "[" + std::to_string(i) + "]";
@@ -509,9 +525,9 @@ bool BuildComposite(const YAML::Node& b, const std::string& p, std::unique_ptr<P
       if (ra[i]["percent"].IsDefined() &&
           !yf::ReadInt64(ra[i]["percent"], yf::Join(ip, "percent"), 0, 100, &percent, error))
         return false;
-      alloc[idx] = static_cast<int64_t>(
-          percent > 0 ? static_cast<double>(percent) / 100 * static_cast<double>(max_total)
-                      : default_sps);
+      alloc[idx] = static_cast<int64_t>(percent > 0 ? static_cast<double>(percent) / 100 *
+                                                          static_cast<double>(max_total)
+                                                    : default_sps);
     }
   }
   std::vector<size_t> order;
@@ -547,8 +563,8 @@ bool BuildComposite(const YAML::Node& b, const std::string& p, std::unique_ptr<P
 bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level level, Built* out,
                  std::string* error) {
   if (!node.IsMap())
-    return yf::Fail(node, index_path, "expected a policy {name, type, …}, got " + yf::Describe(node),
-                    error);
+    return yf::Fail(node, index_path,
+                    "expected a policy {name, type, …}, got " + yf::Describe(node), error);
   std::string name;
   if (!RequiredKey(node, index_path, "name", &name, error)) return false;
   const std::string p = index_path + " (" + name + ")";
@@ -557,15 +573,15 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
   const YAML::Node type_node = node["type"];
   bool implemented = false;
   for (std::string_view t : kImplementedTypes) implemented = implemented || t == type;
-  const bool nested_only_bad = (level != Level::kTop && type == "composite") ||
-                               (level == Level::kAndSub && type == "and");
+  const bool nested_only_bad =
+      (level != Level::kTop && type == "composite") || (level == Level::kAndSub && type == "and");
   if (!implemented || nested_only_bad) {
     std::string why = !implemented && IsKnownType(type)
                           ? "policy type '" + type + "' is not supported by agentring-reader"
                       : nested_only_bad ? "policy type '" + type + "' cannot be nested here"
                                         : "unknown policy type '" + type + "'";
-    return yf::Fail(type_node, yf::Join(p, "type"), why + " (supported: " + SupportedTypes(level) + ")",
-                    error);
+    return yf::Fail(type_node, yf::Join(p, "type"),
+                    why + " (supported: " + SupportedTypes(level) + ")", error);
   }
   // Keys: name, type and the block of this type; another type's block is a mistake.
   for (const auto& kv : node) {
@@ -586,14 +602,14 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
   const YAML::Node b = node[type];  // copied, never assigned: yaml-cpp assignment writes through
   out->name = name;
   if (type == "always_sample") {
-    if (b.IsDefined() && !b.IsNull() && !yf::CheckMap(b, bp, {}, error))
-      return false;
+    if (b.IsDefined() && !b.IsNull() && !yf::CheckMap(b, bp, {}, error)) return false;
     out->policy = std::make_unique<AlwaysSample>();
   } else if (type == "probabilistic") {
     if (!Block(node, p, type, b, {"hash_salt", "sampling_percentage"}, error)) return false;
     std::string salt;
     double pct = 0;
-    if (b["hash_salt"].IsDefined() && !yf::ReadString(b["hash_salt"], yf::Join(bp, "hash_salt"), &salt, error))
+    if (b["hash_salt"].IsDefined() &&
+        !yf::ReadString(b["hash_salt"], yf::Join(bp, "hash_salt"), &salt, error))
       return false;
     if (!b["sampling_percentage"].IsDefined())
       return yf::Fail(b, bp, "missing 'sampling_percentage'", error);
@@ -610,8 +626,8 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
         !yf::ReadInt64(b["threshold_ms"], yf::Join(bp, "threshold_ms"), 0, INT64_MAX, &lo, error))
       return false;
     if (b["upper_threshold_ms"].IsDefined() &&
-        !yf::ReadInt64(b["upper_threshold_ms"], yf::Join(bp, "upper_threshold_ms"), 0, INT64_MAX, &hi,
-                       error))
+        !yf::ReadInt64(b["upper_threshold_ms"], yf::Join(bp, "upper_threshold_ms"), 0, INT64_MAX,
+                       &hi, error))
       return false;
     if (!b["threshold_ms"].IsDefined() && !b["upper_threshold_ms"].IsDefined())
       return yf::Fail(b, bp, "needs threshold_ms (and optionally upper_threshold_ms)", error);
@@ -625,15 +641,20 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
     std::vector<std::string> names;
     if (!b["status_codes"].IsDefined()) return yf::Fail(b, bp, "missing 'status_codes'", error);
     if (!yf::ReadStringList(b["status_codes"], sp, &names, error)) return false;
-    if (names.empty()) return yf::Fail(b["status_codes"], sp, "expected at least one status code", error);
+    if (names.empty())
+      return yf::Fail(b["status_codes"], sp, "expected at least one status code", error);
     std::vector<SpanStatus> codes;
     for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == "ERROR") codes.push_back(SpanStatus::kError);
-      else if (names[i] == "OK") codes.push_back(SpanStatus::kOk);
-      else if (names[i] == "UNSET") codes.push_back(SpanStatus::kUnset);
+      if (names[i] == "ERROR")
+        codes.push_back(SpanStatus::kError);
+      else if (names[i] == "OK")
+        codes.push_back(SpanStatus::kOk);
+      else if (names[i] == "UNSET")
+        codes.push_back(SpanStatus::kUnset);
       else
         return yf::Fail(b["status_codes"][i], sp + "[" + std::to_string(i) + "]",
-                        "unknown status code '" + names[i] + "' (expected ERROR, OK or UNSET)", error);
+                        "unknown status code '" + names[i] + "' (expected ERROR, OK or UNSET)",
+                        error);
     }
     out->policy = std::make_unique<StatusCode>(std::move(codes));
   } else if (type == "string_attribute") {
@@ -648,12 +669,14 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
     if (!RequiredKey(b, bp, "key", &key, error)) return false;
     if (!b["values"].IsDefined()) return yf::Fail(b, bp, "missing 'values'", error);
     if (!yf::ReadStringList(b["values"], yf::Join(bp, "values"), &values, error)) return false;
-    if (values.empty()) return yf::Fail(b["values"], yf::Join(bp, "values"), "expected at least one value", error);
+    if (values.empty())
+      return yf::Fail(b["values"], yf::Join(bp, "values"), "expected at least one value", error);
     if (!OptBool(b, bp, "enabled_regex_matching", &regex, error) ||
         !OptBool(b, bp, "invert_match", &invert, error))
       return false;
     if (b["cache_max_size"].IsDefined() &&
-        !yf::ReadInt64(b["cache_max_size"], yf::Join(bp, "cache_max_size"), 0, 1 << 24, &cache, error))
+        !yf::ReadInt64(b["cache_max_size"], yf::Join(bp, "cache_max_size"), 0, 1 << 24, &cache,
+                       error))
       return false;
     if (regex) {
       std::vector<boost::regex> res;
@@ -665,14 +688,14 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
                           "invalid regex '" + values[i] + "': " + e.what(), error);
         }
       }
-      out->policy = std::make_unique<StringAttribute>(key, std::move(res),
-                                                      cache > 0 ? static_cast<size_t>(cache) : 128,
-                                                      invert);
+      out->policy = std::make_unique<StringAttribute>(
+          key, std::move(res), cache > 0 ? static_cast<size_t>(cache) : 128, invert);
     } else {
       out->policy = std::make_unique<StringAttribute>(key, values, invert);
     }
   } else if (type == "numeric_attribute") {
-    if (!Block(node, p, type, b, {"key", "min_value", "max_value", "invert_match"}, error)) return false;
+    if (!Block(node, p, type, b, {"key", "min_value", "max_value", "invert_match"}, error))
+      return false;
     std::string key;
     bool invert = false;
     double lo = 0, hi = 0;
@@ -680,8 +703,10 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
       return false;
     const bool has_lo = b["min_value"].IsDefined(), has_hi = b["max_value"].IsDefined();
     if (!has_lo && !has_hi) return yf::Fail(b, bp, "needs min_value, max_value or both", error);
-    if (has_lo && !yf::ReadDouble(b["min_value"], yf::Join(bp, "min_value"), &lo, error)) return false;
-    if (has_hi && !yf::ReadDouble(b["max_value"], yf::Join(bp, "max_value"), &hi, error)) return false;
+    if (has_lo && !yf::ReadDouble(b["min_value"], yf::Join(bp, "min_value"), &lo, error))
+      return false;
+    if (has_hi && !yf::ReadDouble(b["max_value"], yf::Join(bp, "max_value"), &hi, error))
+      return false;
     if (has_lo && has_hi && hi < lo)
       return yf::Fail(b["max_value"], yf::Join(bp, "max_value"), "is less than min_value", error);
     // Integer bounds are read again exactly (a double cannot hold every int64).
@@ -702,9 +727,10 @@ bool BuildPolicy(const YAML::Node& node, const std::string& index_path, Level le
   } else if (type == "rate_limiting") {
     if (!Block(node, p, type, b, {"spans_per_second"}, error)) return false;
     int64_t sps = 0;
-    if (!b["spans_per_second"].IsDefined()) return yf::Fail(b, bp, "missing 'spans_per_second'", error);
-    if (!yf::ReadInt64(b["spans_per_second"], yf::Join(bp, "spans_per_second"), 1, 1'000'000'000, &sps,
-                       error))
+    if (!b["spans_per_second"].IsDefined())
+      return yf::Fail(b, bp, "missing 'spans_per_second'", error);
+    if (!yf::ReadInt64(b["spans_per_second"], yf::Join(bp, "spans_per_second"), 1, 1'000'000'000,
+                       &sps, error))
       return false;
     out->policy = std::make_unique<RateLimiting>(static_cast<uint64_t>(sps));
   } else if (type == "span_count") {
@@ -761,7 +787,8 @@ uint64_t ProbabilisticThreshold(double sampling_percentage) {
   if (ratio >= 1) return UINT64_MAX;
   // x87 long double has the 64-bit mantissa and round-to-nearest-even of the Collector's
   // big.Float product (precision 64), then truncates like big.Float.Uint64.
-  const long double product = static_cast<long double>(UINT64_MAX) * static_cast<long double>(ratio);
+  const long double product =
+      static_cast<long double>(UINT64_MAX) * static_cast<long double>(ratio);
   return static_cast<uint64_t>(product);
 }
 
@@ -781,10 +808,18 @@ struct TailSampler::Impl {
       const Decision d = policies[i].policy->Evaluate(f);
       if (SaysSample(d)) sampled[i].fetch_add(1, std::memory_order_relaxed);
       switch (d) {
-        case Decision::kSampled: any_sampled = true; break;
-        case Decision::kNotSampled: any_not = true; break;
-        case Decision::kInvertSampled: any_invert_sampled = true; break;
-        case Decision::kInvertNotSampled: any_invert_not = true; break;
+        case Decision::kSampled:
+          any_sampled = true;
+          break;
+        case Decision::kNotSampled:
+          any_not = true;
+          break;
+        case Decision::kInvertSampled:
+          any_invert_sampled = true;
+          break;
+        case Decision::kInvertNotSampled:
+          any_invert_not = true;
+          break;
       }
       if (sample_on_first_match && d == Decision::kSampled) break;
     }
@@ -818,8 +853,8 @@ std::unique_ptr<TailSampler> TailSampler::Create(const YAML::Node& ts, std::stri
       !yf::ReadInt64(ts["num_traces"], yf::Join(p, "num_traces"), 1, 1ll << 32, &num_traces, error))
     return nullptr;
   if (ts["expected_new_traces_per_sec"].IsDefined() &&
-      !yf::ReadInt64(ts["expected_new_traces_per_sec"], yf::Join(p, "expected_new_traces_per_sec"), 0,
-                     INT64_MAX, &unused, error))
+      !yf::ReadInt64(ts["expected_new_traces_per_sec"], yf::Join(p, "expected_new_traces_per_sec"),
+                     0, INT64_MAX, &unused, error))
     return nullptr;
   bool first_match = false, ignored = false;
   if (!OptBool(ts, p, "sample_on_first_match", &first_match, error) ||
@@ -829,7 +864,8 @@ std::unique_ptr<TailSampler> TailSampler::Create(const YAML::Node& ts, std::stri
   int64_t kept_size = num_traces, dropped_size = num_traces;
   if (const YAML::Node dc = ts["decision_cache"]; dc.IsDefined()) {
     const std::string dp = yf::Join(p, "decision_cache");
-    if (!yf::CheckMap(dc, dp, {"sampled_cache_size", "non_sampled_cache_size"}, error)) return nullptr;
+    if (!yf::CheckMap(dc, dp, {"sampled_cache_size", "non_sampled_cache_size"}, error))
+      return nullptr;
     int64_t v = 0;
     if (dc["sampled_cache_size"].IsDefined()) {
       if (!yf::ReadInt64(dc["sampled_cache_size"], yf::Join(dp, "sampled_cache_size"), 0, 1ll << 32,
@@ -844,7 +880,8 @@ std::unique_ptr<TailSampler> TailSampler::Create(const YAML::Node& ts, std::stri
       if (v > 0) dropped_size = v;
     }
   }
-  auto impl = std::make_unique<Impl>(static_cast<size_t>(kept_size), static_cast<size_t>(dropped_size));
+  auto impl =
+      std::make_unique<Impl>(static_cast<size_t>(kept_size), static_cast<size_t>(dropped_size));
   impl->sample_on_first_match = first_match;
   if (!BuildPolicyList(ts, p, "policies", Level::kTop, &impl->policies, error)) return nullptr;
   impl->sampled = std::make_unique<std::atomic<uint64_t>[]>(impl->policies.size());

@@ -104,7 +104,7 @@ struct TailSamplerStats {
   std::atomic<uint64_t> traces_dropped{0};     // first parts the policies dropped
   std::atomic<uint64_t> late_batches_kept{0};  // later parts kept (cached decision or afresh)
   std::atomic<uint64_t> late_batches_dropped{0};
-  std::atomic<uint64_t> late_undecided{0};     // later parts with no cached decision
+  std::atomic<uint64_t> late_undecided{0};  // later parts with no cached decision
   std::atomic<uint64_t> spans_kept{0};
   std::atomic<uint64_t> spans_sampled_out{0};  // spans of dropped batches
   std::atomic<uint64_t> decisions_evicted{0};  // cache entries evicted to make room
@@ -132,8 +132,9 @@ class TailSampler {
   // `now_mono_ns` is the monotonic clock (CLOCK_MONOTONIC), used by rate_limiting and composite.
   bool Keep(const TraceBatch& batch, uint64_t now_mono_ns);
 
-  // The wait for the assembler (AssemblerOptions::decision_wait_ns): decision_wait_after_root_received
-  // when given, else decision_wait, else 0 = not configured (keep the reader's --decision-wait-ms).
+  // The wait for the assembler (AssemblerOptions::decision_wait_ns):
+  // decision_wait_after_root_received when given, else decision_wait, else 0 = not configured (keep
+  // the reader's --decision-wait-ms).
   uint64_t decision_wait_ns() const { return decision_wait_ns_; }
 
   const TailSamplerStats& stats() const { return stats_; }

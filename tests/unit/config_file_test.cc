@@ -5,6 +5,7 @@
 // every flag of reader_main.cc has a config-file equivalent.
 #include "reader/config/config_file.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,8 +17,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "reader/sample/tail_sampler.h"
 
@@ -97,14 +96,13 @@ TEST(ConfigFile, EverySectionBecomesFlagsInFileOrder) {
                             {"pricing", "prices.json"},
                             {"redact-rules", "/etc/agentring/redact.txt"},
                             {"decision-wait-ms", "2500"}}));
-  EXPECT_EQ(ConfigToArgs(c),
-            (std::vector<std::string>{"--segment=agents", "--create", "--lanes=128",
-                                      "--lane-kib=256", "--exit-when-idle-ms=-1",
-                                      "--stats-json=/var/lib/agentring/stats.json",
-                                      "--exporter=jsonl", "--out=traces.jsonl", "--exporter=tree",
-                                      "--out=-", "--pricing=prices.json",
-                                      "--redact-rules=/etc/agentring/redact.txt",
-                                      "--decision-wait-ms=2500"}));
+  EXPECT_EQ(
+      ConfigToArgs(c),
+      (std::vector<std::string>{
+          "--segment=agents", "--create", "--lanes=128", "--lane-kib=256", "--exit-when-idle-ms=-1",
+          "--stats-json=/var/lib/agentring/stats.json", "--exporter=jsonl", "--out=traces.jsonl",
+          "--exporter=tree", "--out=-", "--pricing=prices.json",
+          "--redact-rules=/etc/agentring/redact.txt", "--decision-wait-ms=2500"}));
   // The tail_sampling node outlives the parse and builds a sampler.
   ASSERT_TRUE(c.tail_sampling.IsMap());
   std::string error;
@@ -125,12 +123,12 @@ TEST(ConfigFile, EmptyFileAndFalseSwitches) {
 
 TEST(ConfigFile, RelativePathsResolveAgainstTheFilesDirectory) {
   TempDir dir;
-  const std::string file = dir.Write(
-      "reader.yaml",
-      "reader: {stats-json: stats.json, segment: seg}\n"
-      "exporters: [{type: jsonl, out: out/t.jsonl}, {type: tree, out: '-'},"
-      " {type: jsonl, out: /abs/t.jsonl}]\n"
-      "pricing: {file: ../prices.json}\n");
+  const std::string file =
+      dir.Write("reader.yaml",
+                "reader: {stats-json: stats.json, segment: seg}\n"
+                "exporters: [{type: jsonl, out: out/t.jsonl}, {type: tree, out: '-'},"
+                " {type: jsonl, out: /abs/t.jsonl}]\n"
+                "pricing: {file: ../prices.json}\n");
   ConfigFile c;
   std::string error;
   ASSERT_TRUE(LoadConfigFile(file, &c, &error)) << error;
@@ -151,10 +149,12 @@ po::options_description Describe(std::span<const ReaderFlag> flags) {
   po::options_description desc;
   for (const ReaderFlag& f : flags) {
     std::string name(f.name);
-    if (f.kind == FlagKind::kSwitch) desc.add_options()(name.c_str(), "");
+    if (f.kind == FlagKind::kSwitch)
+      desc.add_options()(name.c_str(), "");
     else if (f.kind == FlagKind::kRepeated)
       desc.add_options()(name.c_str(), po::value<std::vector<std::string>>()->composing(), "");
-    else desc.add_options()(name.c_str(), po::value<std::string>(), "");
+    else
+      desc.add_options()(name.c_str(), po::value<std::string>(), "");
   }
   return desc;
 }
@@ -169,12 +169,10 @@ TEST(ConfigFile, CommandLineOverridesTheFileThroughProgramOptions) {
   std::set<std::string> names;
   for (const po::option& o : given.options) names.insert(o.string_key);
   std::vector<std::string> args = ConfigToArgs(c, names);
-  EXPECT_EQ(args, (std::vector<std::string>{"--create", "--lanes=128", "--lane-kib=256",
-                                            "--exit-when-idle-ms=-1",
-                                            "--stats-json=/var/lib/agentring/stats.json",
-                                            "--pricing=prices.json",
-                                            "--redact-rules=/etc/agentring/redact.txt",
-                                            "--decision-wait-ms=2500"}));
+  EXPECT_EQ(args, (std::vector<std::string>{
+                      "--create", "--lanes=128", "--lane-kib=256", "--exit-when-idle-ms=-1",
+                      "--stats-json=/var/lib/agentring/stats.json", "--pricing=prices.json",
+                      "--redact-rules=/etc/agentring/redact.txt", "--decision-wait-ms=2500"}));
   std::vector<std::string> all = cli;
   all.insert(all.end(), args.begin(), args.end());
   po::variables_map vm;
@@ -245,8 +243,7 @@ TEST(ConfigFile, ExporterOptionsBecomePrefixedFlags) {
 }
 
 TEST(ConfigFile, TailSamplingDecisionWaitBecomesTheFlag) {
-  const std::string policies =
-      "  policies: [{name: all, type: always_sample}]\n";
+  const std::string policies = "  policies: [{name: all, type: always_sample}]\n";
   EXPECT_EQ(Load("tail_sampling:\n  decision_wait: 1500us\n" + policies).flags,
             (Flags{{"decision-wait-ms", "2"}}));  // rounded up to whole ms
   EXPECT_EQ(Load("tail_sampling:\n  decision_wait: 30s\n  decision_wait_after_root_received: 3s\n" +
@@ -338,7 +335,8 @@ std::map<std::string, ReaderFlag> FlagsOfReaderMain(std::vector<std::string>* na
   EXPECT_FALSE(src.empty());
   std::map<std::string, ReaderFlag> out;
   // ("name" or ("name,x" followed by po::value<T>… (a value), or a string (a switch).
-  const std::regex option(R"re(\(\s*"([a-z0-9][a-z0-9-]*)(?:,[A-Za-z])?"\s*,\s*(po::value<([^(]*)>\(\)|")?)re");
+  const std::regex option(
+      R"re(\(\s*"([a-z0-9][a-z0-9-]*)(?:,[A-Za-z])?"\s*,\s*(po::value<([^(]*)>\(\)|")?)re");
   names_storage->reserve(256);
   for (std::sregex_iterator it(src.begin(), src.end(), option), end; it != end; ++it) {
     const std::smatch& m = *it;
@@ -347,7 +345,8 @@ std::map<std::string, ReaderFlag> FlagsOfReaderMain(std::vector<std::string>* na
     ReaderFlag f{names_storage->back(), FlagKind::kSwitch};
     if (m[3].matched) {
       const std::string type = m[3].str();
-      f.kind = type.find("std::vector") != std::string::npos ? FlagKind::kRepeated : FlagKind::kValue;
+      f.kind =
+          type.find("std::vector") != std::string::npos ? FlagKind::kRepeated : FlagKind::kValue;
       f.value = type.find("uint") != std::string::npos  ? FlagValue::kUnsigned
                 : type.find("int") != std::string::npos ? FlagValue::kInteger
                                                         : FlagValue::kText;
@@ -376,8 +375,8 @@ TEST(ConfigFile, EveryReaderFlagHasAConfigEquivalent) {
     EXPECT_EQ(static_cast<int>(it->second->value), static_cast<int>(f.value)) << "--" << name;
   }
   for (const auto& [name, f] : table)
-    EXPECT_EQ(declared.count(name), 1u) << "ReaderFlags() lists --" << name
-                                        << ", which reader_main.cc does not declare";
+    EXPECT_EQ(declared.count(name), 1u)
+        << "ReaderFlags() lists --" << name << ", which reader_main.cc does not declare";
   // And each has its place in the file: exporter-group flags in exporters:, the rest in reader:.
   for (const ReaderFlag& f : ReaderFlags()) {
     if (IsExporterFlag(f.name)) continue;

@@ -5,15 +5,15 @@
 // the scenario (only error traces plus 10% of the rest, sampled-out spans counted).
 #include "reader/sample/tail_sampler.h"
 
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
 #include <cmath>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 namespace agentring::reader {
 namespace {
@@ -97,11 +97,11 @@ TEST(TailSampler, LatencyIsLatestEndMinusEarliestStart) {
   EXPECT_FALSE(s->Keep(Trace(Id(3), {{0, 10}, {994, 5}}), 0));  // 999 ms
   EXPECT_FALSE(s->Keep(Trace(Id(4), {{0, 999}}), 0));
 
-  auto band = Make(Policy(
-      "{name: band, type: latency, latency: {threshold_ms: 100, upper_threshold_ms: 500}}"));
+  auto band = Make(
+      Policy("{name: band, type: latency, latency: {threshold_ms: 100, upper_threshold_ms: 500}}"));
   EXPECT_FALSE(band->Keep(Trace(Id(5), {{0, 100}}), 0));  // threshold < d
   EXPECT_TRUE(band->Keep(Trace(Id(6), {{0, 101}}), 0));
-  EXPECT_TRUE(band->Keep(Trace(Id(7), {{0, 500}}), 0));   // d <= upper
+  EXPECT_TRUE(band->Keep(Trace(Id(7), {{0, 500}}), 0));  // d <= upper
   EXPECT_FALSE(band->Keep(Trace(Id(8), {{0, 501}}), 0));
 }
 
@@ -114,26 +114,27 @@ TEST(TailSampler, StatusCodeLooksAtEverySpan) {
   EXPECT_TRUE(s->Keep(Trace(Id(1), {ok, {}, err}), 0));
   EXPECT_FALSE(s->Keep(Trace(Id(2), {ok, {}, ok}), 0));
 
-  auto unset = Make(
-      Policy("{name: quiet, type: status_code, status_code: {status_codes: [OK, UNSET]}}"));
+  auto unset =
+      Make(Policy("{name: quiet, type: status_code, status_code: {status_codes: [OK, UNSET]}}"));
   EXPECT_TRUE(unset->Keep(Trace(Id(3), {err, {}}), 0));
   EXPECT_FALSE(unset->Keep(Trace(Id(4), {err}), 0));
 }
 
 TEST(TailSampler, StringAttributeOnSpansAndResources) {
-  auto s = Make(Policy(
-      "{name: tool-errors, type: string_attribute, string_attribute: {key: tool.status, "
-      "values: [error, timeout]}}"));
+  auto s = Make(
+      Policy("{name: tool-errors, type: string_attribute, string_attribute: {key: tool.status, "
+             "values: [error, timeout]}}"));
   EXPECT_TRUE(s->Keep(Trace(Id(1), {{}, {.attrs = {{"tool.status", std::string("error")}}}}), 0));
   EXPECT_TRUE(s->Keep(Trace(Id(2), {{.attrs = {{"tool.status", std::string("timeout")}}}}), 0));
   EXPECT_FALSE(s->Keep(Trace(Id(3), {{.attrs = {{"tool.status", std::string("ok")}}}}), 0));
-  EXPECT_FALSE(s->Keep(Trace(Id(4), {{.attrs = {{"tool.status", int64_t{1}}}}}), 0));  // not a string
+  EXPECT_FALSE(
+      s->Keep(Trace(Id(4), {{.attrs = {{"tool.status", int64_t{1}}}}}), 0));  // not a string
   EXPECT_FALSE(s->Keep(Trace(Id(5), {{.attrs = {{"other", std::string("error")}}}}), 0));
 
   // A writer process's resource attribute counts like a span attribute.
-  auto svc = Make(Policy(
-      "{name: svc, type: string_attribute, string_attribute: {key: service.name, "
-      "values: [billing-agent]}}"));
+  auto svc =
+      Make(Policy("{name: svc, type: string_attribute, string_attribute: {key: service.name, "
+                  "values: [billing-agent]}}"));
   auto billing = std::make_shared<ProcessInfo>();
   billing->resource = {{"service.name", "billing-agent"}};
   auto other = std::make_shared<ProcessInfo>();
@@ -147,12 +148,14 @@ TEST(TailSampler, StringAttributeRegexAndInvert) {
       "{name: re, type: string_attribute, string_attribute: {key: gen_ai.request.model, "
       "values: ['^claude-.*-4', 'gpt-5$'], enabled_regex_matching: true, cache_max_size: 2}}"));
   for (int round = 0; round < 2; ++round) {  // the second round answers from the cache
-    EXPECT_TRUE(re->Keep(Trace(Id(10 + round * 10),
-                               {{.attrs = {{"gen_ai.request.model", std::string("claude-opus-4")}}}}),
-                         0));
-    EXPECT_TRUE(re->Keep(Trace(Id(11 + round * 10),
-                               {{.attrs = {{"gen_ai.request.model", std::string("openai/gpt-5")}}}}),
-                         0));
+    EXPECT_TRUE(
+        re->Keep(Trace(Id(10 + round * 10),
+                       {{.attrs = {{"gen_ai.request.model", std::string("claude-opus-4")}}}}),
+                 0));
+    EXPECT_TRUE(
+        re->Keep(Trace(Id(11 + round * 10),
+                       {{.attrs = {{"gen_ai.request.model", std::string("openai/gpt-5")}}}}),
+                 0));
     EXPECT_FALSE(re->Keep(Trace(Id(12 + round * 10),
                                 {{.attrs = {{"gen_ai.request.model", std::string("gpt-5-mini")}}}}),
                           0));
@@ -171,35 +174,33 @@ TEST(TailSampler, StringAttributeRegexAndInvert) {
 
 TEST(TailSampler, NumericAttributeKeepsBigTokenCounts) {
   // "keep every trace whose gen_ai.usage.input_tokens > 50,000"
-  auto s = Make(Policy(
-      "{name: big-prompts, type: numeric_attribute, numeric_attribute: "
-      "{key: gen_ai.usage.input_tokens, min_value: 50001}}"));
-  auto tokens = [](int64_t n) {
-    return SpanSpec{.attrs = {{"gen_ai.usage.input_tokens", n}}};
-  };
+  auto s =
+      Make(Policy("{name: big-prompts, type: numeric_attribute, numeric_attribute: "
+                  "{key: gen_ai.usage.input_tokens, min_value: 50001}}"));
+  auto tokens = [](int64_t n) { return SpanSpec{.attrs = {{"gen_ai.usage.input_tokens", n}}}; };
   EXPECT_FALSE(s->Keep(Trace(Id(1), {{}, tokens(50000)}), 0));
   EXPECT_TRUE(s->Keep(Trace(Id(2), {{}, tokens(1200), tokens(50001)}), 0));
   EXPECT_TRUE(s->Keep(Trace(Id(3), {tokens(INT64_MAX)}), 0));
-  EXPECT_FALSE(s->Keep(Trace(Id(4), {{.attrs = {{"gen_ai.usage.input_tokens",
-                                                   std::string("90000")}}}}),
-                       0));  // a string is not a number
+  EXPECT_FALSE(
+      s->Keep(Trace(Id(4), {{.attrs = {{"gen_ai.usage.input_tokens", std::string("90000")}}}}),
+              0));  // a string is not a number
 
   // Doubles compare as doubles (a derived cost in USD), with decimal bounds; max only.
-  auto cost = Make(Policy(
-      "{name: pricey, type: numeric_attribute, numeric_attribute: {key: gen_ai.cost_usd, "
-      "min_value: 0.5, max_value: 2}}"));
+  auto cost = Make(
+      Policy("{name: pricey, type: numeric_attribute, numeric_attribute: {key: gen_ai.cost_usd, "
+             "min_value: 0.5, max_value: 2}}"));
   EXPECT_TRUE(cost->Keep(Trace(Id(5), {{.attrs = {{"gen_ai.cost_usd", 0.75}}}}), 0));
   EXPECT_FALSE(cost->Keep(Trace(Id(6), {{.attrs = {{"gen_ai.cost_usd", 0.49}}}}), 0));
   EXPECT_FALSE(cost->Keep(Trace(Id(7), {{.attrs = {{"gen_ai.cost_usd", 2.01}}}}), 0));
-  auto small = Make(Policy(
-      "{name: small, type: numeric_attribute, numeric_attribute: {key: n, max_value: -1}}"));
+  auto small = Make(
+      Policy("{name: small, type: numeric_attribute, numeric_attribute: {key: n, max_value: -1}}"));
   EXPECT_TRUE(small->Keep(Trace(Id(8), {{.attrs = {{"n", int64_t{-5}}}}}), 0));
   EXPECT_FALSE(small->Keep(Trace(Id(9), {{.attrs = {{"n", int64_t{0}}}}}), 0));
 
   // Resource attributes are strings: they count when they parse as a number.
-  auto res = Make(Policy(
-      "{name: shard, type: numeric_attribute, numeric_attribute: {key: shard, min_value: 3, "
-      "max_value: 3}}"));
+  auto res = Make(
+      Policy("{name: shard, type: numeric_attribute, numeric_attribute: {key: shard, min_value: 3, "
+             "max_value: 3}}"));
   auto p3 = std::make_shared<ProcessInfo>();
   p3->resource = {{"shard", "3"}};
   auto px = std::make_shared<ProcessInfo>();
@@ -207,17 +208,17 @@ TEST(TailSampler, NumericAttributeKeepsBigTokenCounts) {
   EXPECT_TRUE(res->Keep(Trace(Id(10), {{.process = p3}}), 0));
   EXPECT_FALSE(res->Keep(Trace(Id(11), {{.process = px}}), 0));
 
-  auto inv = Make(Policy(
-      "{name: inv, type: numeric_attribute, numeric_attribute: {key: n, min_value: 10, "
-      "invert_match: true}}"));
+  auto inv =
+      Make(Policy("{name: inv, type: numeric_attribute, numeric_attribute: {key: n, min_value: 10, "
+                  "invert_match: true}}"));
   EXPECT_FALSE(inv->Keep(Trace(Id(12), {{.attrs = {{"n", int64_t{10}}}}}), 0));
   EXPECT_TRUE(inv->Keep(Trace(Id(13), {{.attrs = {{"n", int64_t{9}}}}}), 0));
 }
 
 TEST(TailSampler, BooleanAttribute) {
-  auto s = Make(Policy(
-      "{name: flagged, type: boolean_attribute, boolean_attribute: {key: agentring.hotspot, "
-      "value: true}}"));
+  auto s = Make(
+      Policy("{name: flagged, type: boolean_attribute, boolean_attribute: {key: agentring.hotspot, "
+             "value: true}}"));
   EXPECT_TRUE(s->Keep(Trace(Id(1), {{}, {.attrs = {{"agentring.hotspot", true}}}}), 0));
   EXPECT_FALSE(s->Keep(Trace(Id(2), {{.attrs = {{"agentring.hotspot", false}}}}), 0));
   EXPECT_FALSE(s->Keep(Trace(Id(3), {{.attrs = {{"agentring.hotspot", std::string("true")}}}}), 0));
@@ -225,9 +226,9 @@ TEST(TailSampler, BooleanAttribute) {
   p->resource = {{"agentring.hotspot", "true"}};
   EXPECT_TRUE(s->Keep(Trace(Id(4), {{.process = p}}), 0));
 
-  auto inv = Make(Policy(
-      "{name: not-synthetic, type: boolean_attribute, boolean_attribute: {key: synthetic, "
-      "value: true, invert_match: true}}"));
+  auto inv = Make(
+      Policy("{name: not-synthetic, type: boolean_attribute, boolean_attribute: {key: synthetic, "
+             "value: true, invert_match: true}}"));
   EXPECT_FALSE(inv->Keep(Trace(Id(5), {{.attrs = {{"synthetic", true}}}}), 0));
   EXPECT_TRUE(inv->Keep(Trace(Id(6), {{.attrs = {{"synthetic", false}}}}), 0));
 }
@@ -247,14 +248,14 @@ TEST(TailSampler, RateLimitingIsATokenBucketOnTheInjectedClock) {
   // 10 spans/s: the bucket holds 20 spans and starts full.
   auto s = Make(Policy("{name: cap, type: rate_limiting, rate_limiting: {spans_per_second: 10}}"));
   uint64_t t = 1000 * kSec;
-  EXPECT_TRUE(s->Keep(Spans(Id(1), 15), t));   // 5 left
-  EXPECT_FALSE(s->Keep(Spans(Id(2), 6), t));   // does not fit; takes nothing
-  EXPECT_TRUE(s->Keep(Spans(Id(3), 5), t));    // 0 left
+  EXPECT_TRUE(s->Keep(Spans(Id(1), 15), t));  // 5 left
+  EXPECT_FALSE(s->Keep(Spans(Id(2), 6), t));  // does not fit; takes nothing
+  EXPECT_TRUE(s->Keep(Spans(Id(3), 5), t));   // 0 left
   EXPECT_FALSE(s->Keep(Spans(Id(4), 1), t));
-  t += kSec / 2;                               // +5 spans
+  t += kSec / 2;  // +5 spans
   EXPECT_TRUE(s->Keep(Spans(Id(5), 5), t));
   EXPECT_FALSE(s->Keep(Spans(Id(6), 1), t));
-  t += 100 * kSec;                             // refills to 20, not more
+  t += 100 * kSec;  // refills to 20, not more
   EXPECT_TRUE(s->Keep(Spans(Id(7), 20), t));
   EXPECT_FALSE(s->Keep(Spans(Id(8), 1), t));
   t += 1000 * kSec;
@@ -321,8 +322,8 @@ TEST(TailSampler, CompositeAllocatesSpansPerSecondInPolicyOrder) {
       "values: [gold]}}\n"
       "        - {name: rest, type: always_sample}\n"
       "      rate_allocation: [{policy: gold, percent: 60}, {policy: rest, percent: 40}]\n");
-  EXPECT_TRUE(rest_first->Keep(gold3(8), t));    // rest: 3 of 4
-  EXPECT_FALSE(rest_first->Keep(gold3(9), t));   // rest: 6 > 4
+  EXPECT_TRUE(rest_first->Keep(gold3(8), t));   // rest: 3 of 4
+  EXPECT_FALSE(rest_first->Keep(gold3(9), t));  // rest: 6 > 4
 
   // A sub-policy without an allocation gets none (as in the Collector).
   auto unallocated = Make(
@@ -482,11 +483,11 @@ TEST(TailSampler, ProbabilisticHashIsTheCollectorsFnv1a) {
 }
 
 TEST(TailSampler, ProbabilisticRatioWithinBinomialBounds) {
-  auto s = Make(Policy(
-      "{name: tenth, type: probabilistic, probabilistic: {sampling_percentage: 10}}"));
-  auto salted = Make(Policy(
-      "{name: tenth, type: probabilistic, probabilistic: {hash_salt: other, "
-      "sampling_percentage: 10}}"));
+  auto s =
+      Make(Policy("{name: tenth, type: probabilistic, probabilistic: {sampling_percentage: 10}}"));
+  auto salted =
+      Make(Policy("{name: tenth, type: probabilistic, probabilistic: {hash_salt: other, "
+                  "sampling_percentage: 10}}"));
   std::mt19937_64 rng(20260522);
   constexpr int kN = 20000;
   int kept = 0, both = 0;
@@ -505,8 +506,8 @@ TEST(TailSampler, ProbabilisticRatioWithinBinomialBounds) {
   EXPECT_GT(both, 200 - 85);
   EXPECT_LT(both, 200 + 85);
   // Deterministic per trace id: a new sampler gives the same answers.
-  auto again = Make(Policy(
-      "{name: tenth, type: probabilistic, probabilistic: {sampling_percentage: 10}}"));
+  auto again =
+      Make(Policy("{name: tenth, type: probabilistic, probabilistic: {sampling_percentage: 10}}"));
   std::mt19937_64 replay(20260522);
   int kept_again = 0;
   for (int i = 0; i < kN; ++i) kept_again += again->Keep(Spans(TraceId{replay(), replay()}, 1), 0);
@@ -539,8 +540,10 @@ TEST(TailSampler, ErrorsPlusTenPercentKeepsExactlyThatSetAndCountsTheRest) {
     if (error) specs[rng() % n].status = SpanStatus::kError;
     const bool want = error || ProbabilisticHash("", id) <= threshold;
     spans_in += n;
-    if (want) expected.insert({id.hi, id.lo});
-    else spans_out_expected += n;
+    if (want)
+      expected.insert({id.hi, id.lo});
+    else
+      spans_out_expected += n;
     errors += error;
     plain_kept += want && !error;
     if (s->Keep(Trace(id, std::move(specs)), 0)) got.insert({id.hi, id.lo});
@@ -633,15 +636,15 @@ policies:
 
 TEST(TailSampler, DecisionWait) {
   EXPECT_EQ(Make(Policy("{name: a, type: always_sample}"))->decision_wait_ns(), 0u);
-  EXPECT_EQ(Make("decision_wait: 1m30s\n" + Policy("{name: a, type: always_sample}"))
-                ->decision_wait_ns(),
-            90 * kSec);
-  EXPECT_EQ(Make("decision_wait: 1.5s\n" + Policy("{name: a, type: always_sample}"))
-                ->decision_wait_ns(),
-            1500 * kMs);
-  EXPECT_EQ(Make("decision_wait: 300us\n" + Policy("{name: a, type: always_sample}"))
-                ->decision_wait_ns(),
-            300'000u);
+  EXPECT_EQ(
+      Make("decision_wait: 1m30s\n" + Policy("{name: a, type: always_sample}"))->decision_wait_ns(),
+      90 * kSec);
+  EXPECT_EQ(
+      Make("decision_wait: 1.5s\n" + Policy("{name: a, type: always_sample}"))->decision_wait_ns(),
+      1500 * kMs);
+  EXPECT_EQ(
+      Make("decision_wait: 300us\n" + Policy("{name: a, type: always_sample}"))->decision_wait_ns(),
+      300'000u);
   // The Collector's root-based wait is ours; it wins over decision_wait.
   EXPECT_EQ(Make("decision_wait: 30s\ndecision_wait_after_root_received: 2s\n" +
                  Policy("{name: a, type: always_sample}"))
@@ -690,7 +693,7 @@ TEST(TailSampler, ConfigErrorsNameTheFieldAndTheLine) {
        "upper_threshold_ms: must be greater than threshold_ms"},
       {Policy("{name: x, type: probabilistic, probabilistic: {sampling_percentage: -1}}"),
        "sampling_percentage: must be between 0 and 100"},
-      {Policy("{name: x, type: string_attribute, string_attribute: {key: k, values: ['(']," 
+      {Policy("{name: x, type: string_attribute, string_attribute: {key: k, values: ['('],"
               " enabled_regex_matching: true}}"),
        "(x).string_attribute.values[0]: invalid regex '('"},
       {Policy("{name: x, type: string_attribute, string_attribute: {values: [a]}}"),
@@ -727,7 +730,8 @@ TEST(TailSampler, ConfigErrorsNameTheFieldAndTheLine) {
   for (const Case& c : cases) {
     std::string error = ErrorOf(c.yaml);
     EXPECT_NE(error.find(c.expected), std::string::npos)
-        << "config:\n" << c.yaml << "\nerror: " << error << "\nexpected: " << c.expected;
+        << "config:\n"
+        << c.yaml << "\nerror: " << error << "\nexpected: " << c.expected;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   }
 }
