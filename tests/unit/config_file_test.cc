@@ -326,6 +326,25 @@ TEST(ConfigFile, UnreadableFiles) {
   }
 }
 
+TEST(ConfigFile, DocumentedExamplesLoad) {
+  std::ifstream in(std::string(AGENTRING_SOURCE_DIR) + "/docs/CONFIG.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  int loaded = 0;
+  for (size_t at = doc.find("```yaml\n"); at != std::string::npos;
+       at = doc.find("```yaml\n", at + 1)) {
+    const size_t begin = at + 8;
+    const std::string block = doc.substr(begin, doc.find("```", begin) - begin);
+    if (!block.starts_with("reader:") && !block.starts_with("tail_sampling:")) continue;
+    ConfigFile c;
+    std::string error;
+    EXPECT_TRUE(LoadConfigText(block, "CONFIG.md", "", &c, &error)) << error << "\n" << block;
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 3);
+}
+
 // Every option reader_main.cc declares (name, kind, value type), read from its source.
 std::map<std::string, ReaderFlag> FlagsOfReaderMain(std::vector<std::string>* names_storage) {
   std::ifstream in(std::string(AGENTRING_SOURCE_DIR) + "/reader/tools/reader_main.cc");
