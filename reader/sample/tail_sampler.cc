@@ -833,6 +833,17 @@ TailSampler::TailSampler() = default;
 TailSampler::~TailSampler() = default;
 
 std::unique_ptr<TailSampler> TailSampler::Create(const YAML::Node& ts, std::string* error) {
+  // Every read checks the node's kind first, so yaml-cpp should not throw; if it does (a node
+  // kind we did not foresee), the user still gets one line, not an exception.
+  try {
+    return CreateChecked(ts, error);
+  } catch (const YAML::Exception& e) {
+    *error = std::string("tail_sampling: ") + e.what();
+    return nullptr;
+  }
+}
+
+std::unique_ptr<TailSampler> TailSampler::CreateChecked(const YAML::Node& ts, std::string* error) {
   const std::string p = "tail_sampling";
   if (!yf::CheckMap(ts, p,
                     {"decision_wait", "decision_wait_after_root_received", "num_traces",

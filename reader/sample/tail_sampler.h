@@ -145,6 +145,8 @@ class TailSampler {
  private:
   struct Impl;  // the policies and the decision caches (tail_sampler.cc)
   TailSampler();
+  static std::unique_ptr<TailSampler> CreateChecked(const YAML::Node& tail_sampling,
+                                                    std::string* error);
 
   uint64_t decision_wait_ns_ = 0;
   std::unique_ptr<Impl> impl_;
