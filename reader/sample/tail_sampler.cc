@@ -78,12 +78,6 @@ class LruMap {
     index_.emplace(key, order_.begin());
     return evicted;
   }
-  void Erase(const Key& key) {
-    auto it = index_.find(key);
-    if (it == index_.end()) return;
-    order_.erase(it->second);
-    index_.erase(it);
-  }
   size_t size() const { return index_.size(); }
 
  private:
