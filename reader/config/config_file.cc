@@ -36,6 +36,10 @@ constexpr ReaderFlag kFlags[] = {
     {"max-open-ms", FlagKind::kValue, FlagValue::kUnsigned},
     {"pricing", FlagKind::kValue, FlagValue::kText, true},
     {"redact-rules", FlagKind::kValue, FlagValue::kText, true},
+    {"out-max-bytes", FlagKind::kRepeated},
+    {"out-max-files", FlagKind::kRepeated},
+    {"state-dir", FlagKind::kValue, FlagValue::kText, true},
+    {"checkpoint-ms", FlagKind::kValue, FlagValue::kUnsigned},
 };
 
 constexpr std::string_view kExporterTypes[] = {"tree", "jsonl", "otlp", "chrome"};
@@ -154,7 +158,7 @@ bool ReadReaderSection(const YAML::Node& section, Builder* b, std::string* error
     const std::string kp = yf::Join(p, kv.first.Scalar());
     if (!seen.insert(name).second)
       return yf::Fail(kv.first, p, "flag '" + name + "' given twice", error);
-    if (name == "exporter" || name == "out")
+    if (name == "exporter" || name == "out" || name.starts_with("out-"))
       return yf::Fail(kv.first, kp, "exporters and their outputs go in the exporters: section",
                       error);
     if (IsExporterFlag(name)) {
@@ -209,7 +213,8 @@ bool ReadExportersSection(const YAML::Node& section, Builder* b, std::string* er
       if (!seen.insert(key).second)
         return yf::Fail(kv.first, ep, "key '" + key + "' given twice", error);
       if (key == "type" || key == "out") continue;
-      const std::string flag_name = type + "-" + key;
+      // out-*: options of the exporter's output file (rotation), bound like `out`.
+      const std::string flag_name = key.starts_with("out-") ? key : type + "-" + key;
       const ReaderFlag* flag = b->Find(flag_name);
       if (flag == nullptr) {
         std::string options = "out";
@@ -261,7 +266,7 @@ std::span<const ReaderFlag> ReaderFlags() { return kFlags; }
 std::span<const std::string_view> ExporterTypes() { return kExporterTypes; }
 
 bool IsExporterFlag(std::string_view name) {
-  if (name == "exporter" || name == "out") return true;
+  if (name == "exporter" || name == "out" || name.starts_with("out-")) return true;
   for (std::string_view t : kExporterTypes)
     if (name.size() > t.size() + 1 && name.starts_with(t) && name[t.size()] == '-') return true;
   return false;

@@ -112,7 +112,7 @@ void ReaderLoop::Process(TraceBatch&& b) {
     for (const SpanData* s : by_end)
       for (auto& p : processors_) p->OnSpanEnd(*s);
   }
-  const bool keep = !keep_ || keep_(b, internal::NowMonotonicNs());
+  const bool keep = !sampler_ || sampler_->Keep(b, internal::NowMonotonicNs());
   for (auto& p : processors_) p->OnTraceEnd(b, keep);
   const uint64_t n = b.spans.size();
   if (!keep) {
@@ -409,6 +409,15 @@ std::string ReaderLoop::StatsJson() const {
   add("conversations_stamped", es.conversations_stamped.load());
   add("hotspots_marked", es.hotspots_marked.load());
   add("redactions", redactor_->redactions());
+  if (sampler_) {
+    const TailSamplerStats& ts = sampler_->stats();
+    add("tail_traces_kept", ts.traces_kept.load());
+    add("tail_traces_dropped", ts.traces_dropped.load());
+    add("tail_late_batches_kept", ts.late_batches_kept.load());
+    add("tail_late_batches_dropped", ts.late_batches_dropped.load());
+    add("tail_late_undecided", ts.late_undecided.load());
+    add("tail_decisions_evicted", ts.decisions_evicted.load());
+  }
   s += ",\"pricing_source\":\"" + enricher_->pricing_source() + "\"";
   s += ",\"records_rejected_by_reason\":{";
   for (size_t i = 0; i < d.rejected_by_reason.size(); ++i) {

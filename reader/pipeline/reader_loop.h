@@ -24,6 +24,7 @@
 #include "reader/pipeline/exporter_queue.h"
 #include "reader/pipeline/processor.h"
 #include "reader/pipeline/state_file.h"
+#include "reader/sample/tail_sampler.h"
 
 namespace agentring::reader {
 
@@ -84,8 +85,7 @@ class ReaderLoop {
   // Adds a processor (before Run): it observes every trace, kept or not (processor.h).
   void AddProcessor(std::unique_ptr<TraceProcessor> p) { processors_.push_back(std::move(p)); }
   // Tail sampling: decides per trace (late parts follow the trace's decision). Before Run.
-  using KeepFn = std::function<bool(const TraceBatch&, uint64_t now_mono_ns)>;
-  void SetSampler(KeepFn keep) { keep_ = std::move(keep); }
+  void SetTailSampler(std::unique_ptr<TailSampler> s) { sampler_ = std::move(s); }
   // Shutdown without the loop (tests): drain, close, export, write stats.
   void Shutdown();
 
@@ -119,7 +119,7 @@ class ReaderLoop {
   std::unique_ptr<Enricher> enricher_;   // derive (cost, conversation id, roll-ups) …
   std::unique_ptr<Redactor> redactor_;   // … then redact, on the export thread, before export
   std::vector<std::unique_ptr<TraceProcessor>> processors_;
-  KeepFn keep_;
+  std::unique_ptr<TailSampler> sampler_;
   std::vector<std::unique_ptr<ExporterQueue>> exporters_;
   // The processing thread and its queue. The pipeline thread drains and assembles; the
   // processing thread derives, samples and redacts; each exporter encodes and writes on its own

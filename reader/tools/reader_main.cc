@@ -15,10 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "agentring/internal/segment_map.h"
+#include "reader/config/config_file.h"
 #include "reader/pipeline/reader_loop.h"
+#include "reader/sample/tail_sampler.h"
 
 namespace po = boost::program_options;
 using agentring::reader::ReaderLoop;
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   po::options_description desc("agentring-reader options");
   desc.add_options()
       ("help,h", "show this help")
+      ("config", po::value<std::string>(), "YAML config file: every flag, exporters, pricing, redaction, and a tail_sampling: block in the OpenTelemetry Collector's schema (docs/CONFIG.md); command-line flags override it")
       ("segment", po::value<std::string>(), "segment name (default $AGENTRING_SEGMENT or agentring)")
       ("create", "create the segment if it does not exist (mode 0600)")
       ("lanes", po::value<uint32_t>(), "lanes in a created segment (default 64)")
@@ -88,8 +92,28 @@ int main(int argc, char** argv) {
 
   po::parsed_options parsed(&desc);
   po::variables_map vm;
+  agentring::reader::ConfigFile config;
   try {
     parsed = po::command_line_parser(argc, argv).options(desc).run();
+    // --config: the file's settings are parsed as if they followed the command line, so one
+    // walk binds every --out to its --exporter and validates every value; flags given on the
+    // command line override the file's (the file's exporters go when the command line names any).
+    std::string config_path;
+    std::set<std::string> named;
+    for (const po::option& opt : parsed.options) {
+      named.insert(opt.string_key);
+      if (opt.string_key == "config" && !opt.value.empty()) config_path = opt.value[0];
+    }
+    if (!config_path.empty()) {
+      std::string error;
+      if (!agentring::reader::LoadConfigFile(config_path, &config, &error)) {
+        fprintf(stderr, "agentring-reader: %s\n", error.c_str());
+        return 2;
+      }
+      std::vector<std::string> args(argv + 1, argv + argc);
+      for (std::string& a : agentring::reader::ConfigToArgs(config, named)) args.push_back(std::move(a));
+      parsed = po::command_line_parser(args).options(desc).run();
+    }
     po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& e) {
@@ -180,11 +204,20 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   std::string error;
+  std::unique_ptr<agentring::reader::TailSampler> sampler;
+  if (config.tail_sampling.IsDefined() && !config.tail_sampling.IsNull()) {
+    sampler = agentring::reader::TailSampler::Create(config.tail_sampling, &error);
+    if (!sampler) {
+      fprintf(stderr, "agentring-reader: config %s: %s\n", config.path.c_str(), error.c_str());
+      return 2;
+    }
+  }
   std::unique_ptr<ReaderLoop> loop = ReaderLoop::Create(o, &error);
   if (!loop) {
     fprintf(stderr, "agentring-reader: %s\n", error.c_str());
     return 1;
   }
+  if (sampler) loop->SetTailSampler(std::move(sampler));
   int rc = loop->Run(&g_stop);
   if (loop->export_abandoned()) {
     fflush(stdout);
