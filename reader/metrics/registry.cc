@@ -138,7 +138,7 @@ std::string_view LabelValueCap::Map(std::string_view value) {
     while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
     value = value.substr(0, cut);
   }
-  auto it = seen_.find(std::string(value));
+  auto it = seen_.find(value);
   if (it != seen_.end()) return *it;
   if (seen_.size() >= max_values_) {
     ++folded_;
@@ -236,9 +236,9 @@ Series* MetricsRegistry::Batch::Find(Family* f,
     ++registry_->bad_samples_;
     return nullptr;
   }
-  std::vector<std::string> key(label_values.begin(), label_values.end());
-  auto it = f->series_.find(key);
+  auto it = f->series_.find(label_values);  // no allocation when the series exists
   if (it == f->series_.end()) {
+    std::vector<std::string> key(label_values.begin(), label_values.end());
     if (f->series_.size() >= f->max_series_) {
       // Full: fold into the all-"other" series (which may itself go one past the bound, once).
       ++registry_->folded_samples_;
@@ -317,7 +317,15 @@ std::string MetricsRegistry::Render() const {
     out += ' ';
     out += TypeName(f.type_);
     out += '\n';
-    for (const auto& [values, s] : f.series_) {
+    // Series sorted by label values: a stable, diffable output.
+    std::vector<const std::pair<const std::vector<std::string>, Series>*> sorted;
+    sorted.reserve(f.series_.size());
+    for (const auto& entry : f.series_) sorted.push_back(&entry);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* entry : sorted) {
+      const std::vector<std::string>& values = entry->first;
+      const Series& s = entry->second;
       if (f.type_ != MetricType::kHistogram) {
         AppendSample(&out, f.name_, "", f.label_names_, values, "", s.value);
         continue;

@@ -37,14 +37,16 @@
 #ifndef AGENTRING_READER_METRICS_REGISTRY_H_
 #define AGENTRING_READER_METRICS_REGISTRY_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -59,6 +61,26 @@ struct Series {
   std::vector<uint64_t> bucket_counts;
   double sum = 0;
   uint64_t count = 0;
+};
+
+// Hash and equality of label values, transparent so that a lookup by string_views allocates
+// nothing (the per-sample cost is one hash of the values and one comparison).
+struct LabelValuesHash {
+  using is_transparent = void;
+  template <typename Values>
+  size_t operator()(const Values& values) const {
+    size_t h = 0;
+    for (std::string_view v : values) h = (h ^ std::hash<std::string_view>()(v)) * 0x9E3779B97F4A7C15ull;
+    return h;
+  }
+};
+struct LabelValuesEqual {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](std::string_view x, std::string_view y) { return x == y; });
+  }
 };
 
 // A metric family: name, help, type, label names and its series. Created by MetricsRegistry and
@@ -79,7 +101,8 @@ class Family {
   std::vector<std::string> label_names_;
   std::vector<double> bounds_;  // histograms: finite upper bounds, strictly increasing
   size_t max_series_ = 0;
-  std::map<std::vector<std::string>, Series> series_;  // by label values, in label_names_ order
+  // By label values, in label_names_ order (sorted when rendered).
+  std::unordered_map<std::vector<std::string>, Series, LabelValuesHash, LabelValuesEqual> series_;
 };
 
 class MetricsRegistry {
@@ -174,7 +197,11 @@ class LabelValueCap {
  private:
   size_t max_values_;
   size_t max_value_bytes_;
-  std::unordered_set<std::string> seen_;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>()(v); }
+  };
+  std::unordered_set<std::string, Hash, std::equal_to<>> seen_;
   uint64_t folded_ = 0;
 };
 
