@@ -16,6 +16,7 @@ PACKAGES=(
   libjemalloc-dev                    # the reader's allocator: spans are built on one thread and
                                      # freed on the export thread, which glibc malloc serialises
   python3                            # the integration harness helpers and the Python package
+  prometheus                         # promtool: the tests run `promtool check metrics` on /metrics
 )
 
 missing=()
