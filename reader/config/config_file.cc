@@ -40,6 +40,8 @@ constexpr ReaderFlag kFlags[] = {
     {"out-max-files", FlagKind::kRepeated},
     {"state-dir", FlagKind::kValue, FlagValue::kText, true},
     {"checkpoint-ms", FlagKind::kValue, FlagValue::kUnsigned},
+    {"metrics-port", FlagKind::kValue, FlagValue::kUnsigned},
+    {"metrics-bind", FlagKind::kValue},
 };
 
 constexpr std::string_view kExporterTypes[] = {"tree", "jsonl", "otlp", "chrome"};

@@ -146,6 +146,20 @@ void SegmentReader::RestorePositions(const std::vector<LanePosition>& saved) {
   }
 }
 
+void SegmentReader::LaneFill(std::vector<std::pair<uint32_t, double>>* out) const {
+  out->clear();
+  const double cap = static_cast<double>(seg_->lane_capacity_records());
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
+    const abi::LaneSlot* ls = seg_->lane_slot(i);
+    uint32_t state = ls->entry.state.load(std::memory_order_acquire);
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    uint64_t head = ls->writer.head.load(std::memory_order_acquire);
+    uint64_t tail = Tail(i);
+    double fill = head > tail ? static_cast<double>(head - tail) / cap : 0.0;
+    out->emplace_back(i, fill > 1.0 ? 1.0 : fill);
+  }
+}
+
 void SegmentReader::ScanProcesses() {
   for (uint32_t i = 0; i < seg_->process_slot_count(); ++i) ScanProcess(i);
 }

@@ -152,6 +152,9 @@ class SegmentReader {
   // A restarted reader: moves each lane whose claim is unchanged to its saved position (which
   // completes a commit the previous reader was killed in the middle of).
   void RestorePositions(const std::vector<LanePosition>& saved);
+  // Lanes held by writers (owned or released, not yet freed) and, for each, the records
+  // committed but not read yet as a fraction of the lane. For metrics.
+  void LaneFill(std::vector<std::pair<uint32_t, double>>* out) const;
   // Scans the process table now (before restoring state that refers to writer processes).
   void ScanProcesses();
   // The ProcessInfo of the writer process in `slot` if it is still that `generation`.

@@ -73,6 +73,28 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     loop->drain_->SetDeferredCommit(true);
     if (!loop->RestoreState(error)) return nullptr;
   }
+  if (opts.metrics_port >= 0) {
+    auto metrics = std::make_shared<ReaderMetrics>();
+    loop->metrics_ = metrics;
+    // Every trace, kept or sampled out: the RED metrics count what happened, not what was kept.
+    class MetricsProcessor final : public TraceProcessor {
+     public:
+      explicit MetricsProcessor(std::shared_ptr<ReaderMetrics> m) : m_(std::move(m)) {}
+      std::string_view name() const override { return "metrics"; }
+      void OnTraceEnd(const TraceBatch& trace, bool) override { m_->ObserveTrace(trace); }
+
+     private:
+      std::shared_ptr<ReaderMetrics> m_;
+    };
+    loop->AddProcessor(std::make_unique<MetricsProcessor>(metrics));
+    loop->PublishHealth(internal::NowMonotonicNs());
+    loop->metrics_server_ = MetricsServer::Start(
+        opts.metrics_bind, static_cast<uint16_t>(opts.metrics_port),
+        [metrics] { return metrics->Render(); }, error);
+    if (!loop->metrics_server_) return nullptr;
+    fprintf(stderr, "agentring-reader: metrics on http://%s:%u/metrics\n",
+            opts.metrics_bind.c_str(), loop->metrics_server_->port());
+  }
   if (!opts.synchronous) loop->export_thread_ = std::thread([self] { self->ProcessThread(); });
   return loop;
 }
@@ -279,6 +301,46 @@ bool ReaderLoop::RestoreState(std::string* error) {
   return true;
 }
 
+uint16_t ReaderLoop::metrics_port() const {
+  return metrics_server_ ? metrics_server_->port() : 0;
+}
+
+void ReaderLoop::PublishHealth(uint64_t now) {
+  last_health_ns_ = now;
+  ReaderHealth h;
+  FillFromDrainStats(drain_->Collect(), &h);
+  h.lanes_total = drain_->segment().lane_count();
+  std::vector<std::pair<uint32_t, double>> fill;
+  drain_->LaneFill(&fill);
+  h.lanes_in_use = static_cast<uint32_t>(fill.size());
+  bool caught_up = true;
+  for (const auto& [lane, ratio] : fill) {
+    h.lane_fill.push_back(ReaderHealth::LaneFill{lane, ratio});
+    if (ratio > 0) caught_up = false;
+  }
+  // Lag: how long the reader has not been caught up (some lane held unread records at every
+  // update since), at the resolution of these updates.
+  if (caught_up || last_caught_up_ns_ == 0) last_caught_up_ns_ = now;
+  h.reader_lag_seconds = static_cast<double>(now - last_caught_up_ns_) / 1e9;
+  h.passes = drain_->passes();
+  h.spans_incomplete = assembler_->stats().spans_incomplete;
+  h.spans_sampled_out = spans_tail_sampled_out_.load(std::memory_order_relaxed);
+  h.traces_exported = traces_processed_.load(std::memory_order_relaxed);
+  for (const ExporterQueueStats& e : ExporterStats()) {
+    ReaderHealth::Exporter x;
+    x.name = e.exporter;
+    x.spans_exported = e.spans_exported;
+    x.queue_spans = e.queue_spans;
+    x.export_failures = e.spans_lost_export_failed;
+    x.spans_dropped_by_reason = {{"queue_full", e.spans_lost_queue_full},
+                                 {"export_failed", e.spans_lost_export_failed},
+                                 {"shutdown_timeout", e.spans_lost_shutdown_timeout}};
+    x.events = e.exporter_counters;
+    h.exporters.push_back(std::move(x));
+  }
+  metrics_->SetHealth(h);
+}
+
 bool ReaderLoop::export_abandoned() const {
   if (abandoned_) return true;
   for (const auto& q : exporters_)
@@ -296,6 +358,8 @@ uint64_t ReaderLoop::RunOnePass() {
   uint64_t n = drain_->Pass(assembler_.get());
   const uint64_t now = internal::NowMonotonicNs();
   assembler_->EndPass(drain_->passes(), now);
+  if (metrics_ && now - last_health_ns_ >= opts_.health_interval_ms * 1000000ull)
+    PublishHealth(now);
   if (state_ && (now - last_checkpoint_ns_ >= opts_.checkpoint_interval_ms * 1000000ull ||
                  drain_->UncommittedFill() >= opts_.checkpoint_lane_fill)) {
     last_checkpoint_ns_ = now;

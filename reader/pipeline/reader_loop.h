@@ -23,6 +23,8 @@
 #include "reader/export/exporter.h"
 #include "reader/pipeline/exporter_queue.h"
 #include "reader/pipeline/processor.h"
+#include "reader/metrics/metrics_server.h"
+#include "reader/metrics/reader_metrics.h"
 #include "reader/pipeline/state_file.h"
 #include "reader/sample/tail_sampler.h"
 
@@ -63,6 +65,10 @@ struct ReaderOptions {
   AssemblerOptions assembler;
   std::string pricing_path;        // --pricing: "" = the shipped table (see Enricher)
   std::string redact_rules_path;   // --redact-rules: "" = the default rules only
+  // Prometheus /metrics: port < 0 = off, 0 = an ephemeral port (printed on stderr).
+  int32_t metrics_port = -1;
+  std::string metrics_bind = "127.0.0.1";
+  uint64_t health_interval_ms = 250;  // how often the ring-health gauges are refreshed
 };
 
 class ReaderLoop {
@@ -92,6 +98,8 @@ class ReaderLoop {
   std::string StatsJson() const;
   SegmentReader& drain() { return *drain_; }
   const TraceAssembler& assembler() const { return *assembler_; }
+  // The /metrics port (the ephemeral one when asked for 0); 0 when metrics are off.
+  uint16_t metrics_port() const;
   // Per exporter, cumulative.
   std::vector<ExporterQueueStats> ExporterStats() const;
   // True when shutdown gave up on a stuck exporter: the process must exit without destroying
@@ -120,6 +128,11 @@ class ReaderLoop {
   std::unique_ptr<Redactor> redactor_;   // … then redact, on the export thread, before export
   std::vector<std::unique_ptr<TraceProcessor>> processors_;
   std::unique_ptr<TailSampler> sampler_;
+  std::shared_ptr<ReaderMetrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  uint64_t last_health_ns_ = 0;
+  uint64_t last_caught_up_ns_ = 0;  // the last health update that found every lane read
+  void PublishHealth(uint64_t now_mono_ns);
   std::vector<std::unique_ptr<ExporterQueue>> exporters_;
   // The processing thread and its queue. The pipeline thread drains and assembles; the
   // processing thread derives, samples and redacts; each exporter encodes and writes on its own

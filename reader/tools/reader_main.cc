@@ -38,7 +38,7 @@ constexpr const char* kUsage =
     "[--out-max-files K] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
     "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--state-dir DIR] "
-    "[--checkpoint-ms MS]";
+    "[--checkpoint-ms MS] [--metrics-port PORT [--metrics-bind ADDR]] [--config FILE]";
 
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
       ("pricing", po::value<std::string>(), "pricing table (JSON) for gen_ai.cost_usd (default: the shipped pricing/pricing.json)")
       ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)")
       ("state-dir", po::value<std::string>(), "keep crash-safe state here: a reader killed and restarted with the same directory loses nothing and exports nothing twice")
+      ("metrics-port", po::value<uint32_t>(), "serve Prometheus metrics at http://BIND:PORT/metrics (0 = any free port, printed on stderr)")
+      ("metrics-bind", po::value<std::string>(), "address the metrics endpoint listens on (default 127.0.0.1)")
       ("checkpoint-ms", po::value<uint64_t>(), "with --state-dir: the longest a finished trace waits for its checkpoint (default 200)");
 
   po::parsed_options parsed(&desc);
@@ -190,6 +192,15 @@ int main(int argc, char** argv) {
   if (vm.count("pricing")) o.pricing_path = vm["pricing"].as<std::string>();
   if (vm.count("redact-rules")) o.redact_rules_path = vm["redact-rules"].as<std::string>();
   if (vm.count("state-dir")) o.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("metrics-port")) {
+    uint32_t port = vm["metrics-port"].as<uint32_t>();
+    if (port > 65535) return UsageError("--metrics-port must be 0..65535");
+    o.metrics_port = static_cast<int32_t>(port);
+  }
+  if (vm.count("metrics-bind")) {
+    if (o.metrics_port < 0) return UsageError("--metrics-bind needs --metrics-port");
+    o.metrics_bind = vm["metrics-bind"].as<std::string>();
+  }
   if (vm.count("checkpoint-ms")) {
     if (o.state_dir.empty()) return UsageError("--checkpoint-ms needs --state-dir");
     o.checkpoint_interval_ms = vm["checkpoint-ms"].as<uint64_t>();
