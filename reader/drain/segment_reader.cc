@@ -72,6 +72,7 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
     : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
+  lane_span_starts_read_.assign(seg_->lane_count(), 0);
   buf_.resize(kCopyWindowRecords);
 }
 
@@ -166,7 +167,13 @@ void SegmentReader::ProbeLiveness() {
 
 void SegmentReader::FreeLane(uint32_t i) {
   abi::LaneSlot* ls = seg_->lane_slot(i);
-  stats_.writer_span_starts_committed += Ld(ls->counters.span_starts_committed);
+  // A writer counts a span start right after the head store that publishes it; one killed
+  // between the two left its counter one short. What this reader read from the lane since it
+  // was freed last is then the better count (it is never more than what was committed).
+  const uint64_t counted = Ld(ls->counters.span_starts_committed);
+  stats_.writer_span_starts_committed +=
+      lane_span_starts_read_[i] > counted ? lane_span_starts_read_[i] : counted;
+  lane_span_starts_read_[i] = 0;
   stats_.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
   stats_.writer_records_dropped_too_big += Ld(ls->counters.records_dropped_too_big);
   stats_.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
@@ -260,7 +267,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       }
       hold_passes_[i] = 0;
       if (group_.ts > p.last_ticks) p.last_ticks = group_.ts;
-      if (group_.type == abi::RecordType::SpanStart) ++stats_.span_starts_read;
+      if (group_.type == abi::RecordType::SpanStart) {
+        ++stats_.span_starts_read;
+        ++lane_span_starts_read_[i];
+      }
       sink->OnGroup(group_, ctx);
       ++stats_.groups_delivered;
       stats_.records_read += r.records;

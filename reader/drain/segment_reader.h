@@ -152,6 +152,7 @@ class SegmentReader {
   StringPool pool_;
   std::vector<ProcessState> procs_;
   std::vector<uint32_t> hold_passes_;   // per lane: passes a group has waited for its strings
+  std::vector<uint64_t> lane_span_starts_read_;  // per lane: span starts read since last freed
   std::vector<abi::RawRecord> buf_;     // copy-out window
   DecodedGroup group_;
   DrainStats stats_;
