@@ -73,6 +73,9 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
   lane_span_starts_read_.assign(seg_->lane_count(), 0);
+  tails_.assign(seg_->lane_count(), 0);
+  tail_known_.assign(seg_->lane_count(), 0);
+  head_bad_.assign(seg_->lane_count(), 0);
   buf_.resize(kCopyWindowRecords);
 }
 
@@ -81,6 +84,27 @@ void SegmentReader::RefreshStrings(uint32_t slot) {
   p.strings.Refresh(*seg_->process_slot(slot), seg_->string_block(slot),
                     seg_->string_block_bytes(), &pool_);
   if (p.strings.TakeCorruptReport()) ++stats_.string_tables_corrupt;
+}
+
+uint64_t SegmentReader::TrustedTail(uint32_t i) {
+  abi::LaneSlot* ls = seg_->lane_slot(i);
+  const uint64_t shared_untrusted = ls->reader.tail.load(std::memory_order_relaxed);
+  if (!tail_known_[i]) {
+    // First sight of this owner: the claiming writer started its head at this value.
+    tails_[i] = shared_untrusted;
+    tail_known_[i] = 1;
+  } else if (shared_untrusted != tails_[i]) {
+    Count(RejectReason::kLaneHeader, 1);
+    PublishTail(i, tails_[i]);
+  }
+  return tails_[i];
+}
+
+void SegmentReader::PublishTail(uint32_t i, uint64_t tail) {
+  tails_[i] = tail;
+  tail_known_[i] = 1;
+  // release: hands [old tail, tail) back to the writer; pairs with the acquire in Reserve.
+  seg_->lane_slot(i)->reader.tail.store(tail, std::memory_order_release);
 }
 
 void SegmentReader::Count(RejectReason r, uint64_t records) {
@@ -155,6 +179,13 @@ void SegmentReader::ProbeLiveness() {
     if (state == abi::kProcessFree) continue;
     bool alive = seg_->IsByteLocked(abi::kProcessLockBase + i);
     if (alive) continue;
+    if (state != abi::kProcessClaiming && state != abi::kProcessOwned && !procs_[i].active) {
+      // A state no writer stores, in a slot no live process holds and no process we know
+      // owned: count it and free the slot (one we knew is reclaimed below, lanes first).
+      Count(RejectReason::kProcessSlot, 1);
+      s->state.store(abi::kProcessFree, std::memory_order_release);
+      continue;
+    }
     if (state == abi::kProcessClaiming) {
       // Died while claiming: no lane can name it yet (lanes are claimed after kOwned).
       s->state.store(abi::kProcessFree, std::memory_order_release);
@@ -174,6 +205,8 @@ void SegmentReader::FreeLane(uint32_t i) {
   stats_.writer_span_starts_committed +=
       lane_span_starts_read_[i] > counted ? lane_span_starts_read_[i] : counted;
   lane_span_starts_read_[i] = 0;
+  tail_known_[i] = 0;
+  head_bad_[i] = 0;
   stats_.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
   stats_.writer_records_dropped_too_big += Ld(ls->counters.records_dropped_too_big);
   stats_.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
@@ -222,13 +255,17 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
   // acquire: pairs with the writer's release in Commit; records below head are complete.
   uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-  uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);  // ours
+  uint64_t tail = TrustedTail(i);
   if (head < tail || head - tail > capacity) {
-    // A head behind the tail or more than a lane ahead cannot come from a writer: skip to it.
-    Count(RejectReason::kHeadOutOfRange, 1);
-    ls->reader.tail.store(head, std::memory_order_release);
+    // A head behind the tail (it jumped backwards) or more than a lane ahead cannot come from
+    // a writer. Count it once and wait: the owner's next commit publishes its true head again,
+    // so nothing is skipped or read twice; a lane whose owner released it or died is freed as
+    // it is (ReclaimDeadProcesses).
+    if (!head_bad_[i]) Count(RejectReason::kHeadOutOfRange, 1);
+    head_bad_[i] = 1;
     return 0;
   }
+  head_bad_[i] = 0;
   GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
   uint64_t drained = 0;
   bool refreshed = false;
@@ -257,9 +294,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
         }
         if (!ResolveAll(p, group_)) {
           // Held until the entry appears or the writer is gone (bounded).
-          if (!p.dead && ++hold_passes_[i] < kMaxHoldPasses) {
+          // (Not when the table is corrupt: the mirror stops there, the entry never comes.)
+          if (!p.dead && !p.strings.corrupt() && ++hold_passes_[i] < kMaxHoldPasses) {
             tail += consumed;
-            ls->reader.tail.store(tail, std::memory_order_release);
+            PublishTail(i, tail);
             return drained + consumed;
           }
           ++stats_.groups_with_unresolved_strings;  // delivered with "?<id>" placeholders
@@ -279,8 +317,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     if (consumed == 0) break;  // cannot happen (window >= max group); never spin
     tail += consumed;
     drained += consumed;
-    // release: hands [old tail, tail) back to the writer; pairs with the acquire in Reserve.
-    ls->reader.tail.store(tail, std::memory_order_release);
+    PublishTail(i, tail);
   }
   return drained;
 }
@@ -297,31 +334,43 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
       // known dead (or the claimer field is garbage).
       uint32_t claimer = abi::LaneClaimer(state);
       if (claimer >= procs_.size() || (procs_[claimer].active && procs_[claimer].dead)) {
+        if (claimer >= procs_.size()) Count(RejectReason::kLaneEntry, 1);
         uint32_t expected = state;
-        ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree, std::memory_order_acq_rel);
+        if (ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree,
+                                                    std::memory_order_acq_rel)) {
+          tail_known_[i] = 0;
+          head_bad_[i] = 0;
+        }
       } else {
         ++lanes_left[claimer];
       }
       continue;
     }
-    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    if (state == abi::kLaneFree) continue;
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) {
+      // A state no writer stores: count it and free the lane (its records cannot be trusted).
+      Count(RejectReason::kLaneEntry, 1);
+      FreeLane(i);
+      continue;
+    }
     ProcessState* owner = LaneOwner(ls->entry);
     if (owner == nullptr) {
       // An owner that is not (or no longer) in the process table: corrupt. Its records cannot
       // be attributed or their strings resolved; count them and free the lane.
       uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-      uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);
+      uint64_t tail = TrustedTail(i);
       uint64_t lost = head > tail && head - tail <= seg_->lane_capacity_records() ? head - tail : 0;
       Count(RejectReason::kLaneEntry, lost + 1);
-      ls->reader.tail.store(head, std::memory_order_release);
+      PublishTail(i, head);
       FreeLane(i);
       continue;
     }
     ProcessState& p = *owner;
     const uint32_t slot = ls->entry.process_slot;
     bool owner_dead = p.dead;
-    bool drained = ls->writer.head.load(std::memory_order_acquire) ==
-                   ls->reader.tail.load(std::memory_order_relaxed);
+    // An out-of-range head (counted when it was seen) will not heal once its owner is gone.
+    bool drained = ls->writer.head.load(std::memory_order_acquire) == TrustedTail(i) ||
+                   head_bad_[i] != 0;
     if ((state == abi::kLaneReleased || owner_dead) && drained) {
       FreeLane(i);
       continue;
