@@ -332,9 +332,14 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
     if (abi::IsLaneClaiming(state)) {
       // A claimer that died mid-claim wrote no record yet: free the lane once its process is
       // known dead (or the claimer field is garbage).
+      // A claimer's process slot is owned before it claims a lane, and only this reader frees
+      // a slot (after the slot's lanes): a claim naming a free slot or none is corrupt.
       uint32_t claimer = abi::LaneClaimer(state);
-      if (claimer >= procs_.size() || (procs_[claimer].active && procs_[claimer].dead)) {
-        if (claimer >= procs_.size()) Count(RejectReason::kLaneEntry, 1);
+      bool corrupt = claimer >= procs_.size() ||
+                     seg_->process_slot(claimer)->state.load(std::memory_order_acquire) ==
+                         abi::kProcessFree;
+      if (corrupt || (procs_[claimer].active && procs_[claimer].dead)) {
+        if (corrupt) Count(RejectReason::kLaneEntry, 1);
         uint32_t expected = state;
         if (ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree,
                                                     std::memory_order_acq_rel)) {
