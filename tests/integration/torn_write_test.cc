@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -51,14 +52,19 @@ uint64_t Mix(uint64_t x, uint64_t salt) {  // splitmix64 of (x, salt)
 // (x, salt) make. Lowercase, digits and a little punctuation: nothing the reader's redaction
 // rules (keys, tokens, e-mail addresses) could match.
 constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789 .,:;";
+const std::string& Pattern() {  // 1824 bytes: a substring of it is cheap to make (a memcpy)
+  static const std::string p = [] {
+    std::string s(1824, ' ');
+    for (size_t i = 0; i < s.size(); ++i) s[i] = kChars[Mix(i, 77) % (sizeof(kChars) - 1)];
+    return s;
+  }();
+  return p;
+}
 std::string Blob(uint64_t x, uint64_t salt, uint32_t min_len = 0) {
   const uint64_t m = Mix(x, salt);
   uint32_t len = static_cast<uint32_t>(m % 800);
   if (len < min_len) len = min_len;
-  std::string s(len, ' ');
-  const uint32_t step = 1 + static_cast<uint32_t>((m >> 32) % 39);
-  for (uint32_t i = 0; i < len; ++i) s[i] = kChars[((m >> 16 & 0xff) + i * step) % (sizeof(kChars) - 1)];
-  return s;
+  return Pattern().substr((m >> 16) % 1024, len);
 }
 
 // What the writer does for the span with sequence number `seq` (the "shape"), in this order:
@@ -128,9 +134,13 @@ void WriteSpan(uint64_t* seq, uint32_t depth) {
   }
   const uint64_t span_id = s->context().span_id;
   const std::string late = Blob(span_id, 4);
+  const std::string fresh_key = "t.u" + std::to_string(span_id);
   {
     InWrite w;
-    s->Set({{"t.late", static_cast<int64_t>(Mix(span_id, 5) >> 1)}, {"t.late_s", late}});
+    // A key no span used before: interning it (the process mutex, an append to the string
+    // table in shared memory) happens between the group's first record and its commit.
+    s->Set({{"t.late", static_cast<int64_t>(Mix(span_id, 5) >> 1)}, {Name(fresh_key), seq_attr},
+            {"t.late_s", late}});
   }
   for (uint32_t k = 0; k < sh.events; ++k) {
     const std::string ev = Blob(my * 16 + k, 5);
@@ -156,10 +166,24 @@ void WriteSpan(uint64_t* seq, uint32_t depth) {
 }
 
 // The body of a writer process: two threads writing trees until SIGKILL (or, as a bound if the
-// test dies, 10 s).
-int TornWriterBody(std::atomic<uint32_t>* in_write) {
+// test dies, 10 s). With `cpu_kill_ns` != 0 the process arms a timer that sends it SIGKILL once
+// it has used that much CPU time: CPU time accrues where the threads run, so these deaths land
+// inside group writes far more often than deaths at a random wall-clock time do.
+int TornWriterBody(std::atomic<uint32_t>* in_write, long cpu_kill_ns) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   g_in_write = in_write;
+  if (cpu_kill_ns != 0) {
+    sigevent ev{};
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGKILL;
+    timer_t timer;
+    itimerspec when{};
+    when.it_value.tv_sec = cpu_kill_ns / 1000000000;
+    when.it_value.tv_nsec = cpu_kill_ns % 1000000000;
+    if (timer_create(CLOCK_PROCESS_CPUTIME_ID, &ev, &timer) != 0 ||
+        timer_settime(timer, 0, &when, nullptr) != 0)
+      return 5;
+  }
   auto run = [](uint64_t thread) {
     t_in_write = &g_in_write[thread];
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -321,8 +345,11 @@ std::string CheckSpan(const FullSpan& f, bool* all_before_children, bool* ended)
   int64_t late_i;
   bool late_num = IVal(a, "t.late", &late_i);
   std::string late_s = SVal(a, "t.late_s", &present);
-  if (late_num != present) return "half of the Set group arrived";
-  if (late_num && (late_i != static_cast<int64_t>(Mix(span_id, 5) >> 1) || late_s != Blob(span_id, 4)))
+  int64_t fresh;
+  const bool fresh_present = IVal(a, ("t.u" + std::to_string(span_id)).c_str(), &fresh);
+  if (late_num != present || late_num != fresh_present) return "part of the Set group arrived";
+  if (late_num && (late_i != static_cast<int64_t>(Mix(span_id, 5) >> 1) ||
+                   late_s != Blob(span_id, 4) || fresh != seq_attr))
     return "the Set group differs";
   uint32_t stage = late_num ? 1 : 0;  // groups of the fixed order that arrived
   uint32_t expect = 1;
@@ -416,21 +443,31 @@ TEST(TornWrites, HundredsOfKilledWritersLeaveOnlyWholeGroups) {
   struct Running {
     Child child;
     std::atomic<uint32_t>* in_write = nullptr;
-    std::chrono::steady_clock::time_point next_try;
+    std::chrono::steady_clock::time_point kill_at;
+    bool self_kill = false;
+    bool seek = false;
     int tries = 0;
-    bool anywhere = false;
   };
   std::vector<Running> running(kConcurrent);
   for (int i = 0; i < kConcurrent; ++i) running[i].in_write = words + 2 * i;
-  int started = 0, killed = 0, killed_in_write = 0, exited_early = 0;
-  while (killed + exited_early < kKills) {
+  int started = 0, killed = 0, self_killed = 0, killed_in_write = 0;
+  while (killed + self_killed < kKills) {
     auto now = std::chrono::steady_clock::now();
     for (Running& r : running) {
-      if (r.child.valid() && now >= r.next_try) {
-        // Stop the whole process where it is. Three writers in four are killed there only if
-        // a thread is inside a group write, else (up to 50 times) let run a little longer; the
-        // fourth is killed wherever the first stop finds it (attaching, claiming a lane,
-        // between groups). Either way it dies at the exact point it was stopped.
+      if (r.child.valid() && r.self_kill && r.child.Exited()) {
+        // Its CPU-time timer went off.
+        ASSERT_TRUE(WIFSIGNALED(r.child.status()) && WTERMSIG(r.child.status()) == SIGKILL)
+            << "writer " << r.child.pid() << " " << DescribeStatus(r.child.status());
+        ++self_killed;
+        killed_in_write += r.in_write[0].load() != 0 || r.in_write[1].load() != 0;
+        r.child = Child();
+      } else if (r.child.valid() && now >= r.kill_at) {
+        // Stop the whole process where it is, then kill it there: the words then tell
+        // whether a thread was inside a group write.
+        if (r.child.Exited()) {  // only a self-killer whose timer just went off, counted next
+          ASSERT_TRUE(r.self_kill) << "writer " << DescribeStatus(r.child.status());
+          continue;
+        }
         r.child.Signal(SIGSTOP);
         siginfo_t si{};
         int w;
@@ -438,45 +475,54 @@ TEST(TornWrites, HundredsOfKilledWritersLeaveOnlyWholeGroups) {
           w = waitid(P_PID, static_cast<id_t>(r.child.pid()), &si, WSTOPPED | WEXITED | WNOWAIT);
         } while (w != 0 && errno == EINTR);
         ASSERT_EQ(w, 0) << strerror(errno);
-        if (si.si_code != CLD_STOPPED) {
-          ++exited_early;  // a writer never exits by itself within the 10 s bound
-          r.child.Wait();
-          ADD_FAILURE() << "writer " << r.child.pid() << " " << DescribeStatus(r.child.status());
-          r.child = Child();
-        } else {
+        if (si.si_code != CLD_STOPPED) {  // a self-killer's timer went off first: counted next
+          ASSERT_TRUE(r.self_kill) << "writer " << r.child.pid() << " died by itself";
+          continue;
+        }
+        const bool inside = r.in_write[0].load() != 0 || r.in_write[1].load() != 0;
+        if (r.seek && !inside && ++r.tries < 50) {
+          // A seeker: not inside a group write this time; let it run a little and look again.
           siginfo_t consume{};
           waitid(P_PID, static_cast<id_t>(r.child.pid()), &consume, WSTOPPED);
-          bool inside = r.in_write[0].load() != 0 || r.in_write[1].load() != 0;
-          if (inside || r.anywhere || ++r.tries >= 50) {
-            r.child.Signal(SIGKILL);
-            r.child.Signal(SIGCONT);
-            ASSERT_TRUE(r.child.Wait());
-            ++killed;
-            killed_in_write += inside ? 1 : 0;
-            r.child = Child();
-          } else {
-            r.child.Signal(SIGCONT);
-            r.next_try = now + std::chrono::microseconds(rng() % 200);
-          }
+          r.child.Signal(SIGCONT);
+          r.kill_at = now + std::chrono::microseconds(rng() % 200);
+          continue;
         }
+        r.child.Signal(SIGKILL);
+        r.child.Signal(SIGCONT);
+        ASSERT_TRUE(r.child.Wait());
+        ASSERT_TRUE(WIFSIGNALED(r.child.status()) && WTERMSIG(r.child.status()) == SIGKILL)
+            << DescribeStatus(r.child.status());
+        ++killed;
+        killed_in_write += r.in_write[0].load() != 0 || r.in_write[1].load() != 0;
+        r.child = Child();
       }
       if (!r.child.valid() && started < kKills) {
         r.in_write[0].store(0);
         r.in_write[1].store(0);
-        std::atomic<uint32_t>* in_write = r.in_write;
-        r.child = ForkWriter(seg.name(), [in_write](int) { return TornWriterBody(in_write); });
-        ASSERT_TRUE(r.child.valid());
-        r.next_try = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 20001);
+        // Writers 4k+1 kill themselves after 0.02-0.8 ms of CPU time (or, if they idle first,
+        // the test kills them after 100 ms); the others are stopped 0-20 ms after they start
+        // and killed there, except that writers 4k+3 (first stopped 0-5 ms after they start,
+        // while they still write) seek a stop inside a group write (up to 50 stops, 0-200 us
+        // apart) before they are killed.
+        r.self_kill = started % 4 == 1;
+        r.seek = started % 4 == 3;
         r.tries = 0;
-        r.anywhere = started % 4 == 3;
+        const long cpu_ns = r.self_kill ? static_cast<long>(20000 + rng() % 780000) : 0;
+        std::atomic<uint32_t>* in_write = r.in_write;
+        r.child = ForkWriter(seg.name(), [in_write, cpu_ns](int) { return TornWriterBody(in_write, cpu_ns); });
+        ASSERT_TRUE(r.child.valid());
+        r.kill_at = std::chrono::steady_clock::now() +
+                    (r.self_kill ? std::chrono::microseconds(100000)
+                     : r.seek    ? std::chrono::microseconds(rng() % 5001)
+                                 : std::chrono::microseconds(rng() % 20001));
         ++started;
       }
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   munmap(shared, 4096);
-  EXPECT_EQ(killed, kKills);
-  EXPECT_EQ(exited_early, 0);
+  EXPECT_EQ(killed + self_killed, kKills);
   ASSERT_TRUE(WaitAllReclaimed(seg.name()));
   ASSERT_FALSE(reader.child.Exited()) << "the reader died: " << ReadFileOrEmpty(reader.stderr_path);
   ASSERT_TRUE(StopReader(reader));
@@ -529,9 +575,10 @@ TEST(TornWrites, HundredsOfKilledWritersLeaveOnlyWholeGroups) {
       EXPECT_TRUE(ended[f.base.span_id]) << "parent ended, child " << f.base.span_id << " did not";
     }
   }
-  printf("torn writes: %d writers killed (%d inside a group write), %zu spans exported (%llu closed as incomplete), "
+  printf("torn writes: %d writers killed (%d by the test, %d by their own CPU-time timer; %d "
+         "inside a group write), %zu spans exported (%llu closed as incomplete), "
          "%llu processes reclaimed\n",
-         killed, killed_in_write, spans.size(), static_cast<unsigned long long>(incomplete),
+         killed + self_killed, killed, self_killed, killed_in_write, spans.size(), static_cast<unsigned long long>(incomplete),
          static_cast<unsigned long long>(U64(stats, "processes_reclaimed")));
 }
 
