@@ -23,7 +23,9 @@
 
 #include <gtest/gtest.h>
 
+#include "agentring/abi/segment.h"
 #include "agentring/agentring.hpp"
+#include "agentring/internal/segment_map.h"
 #include "integration/harness.h"
 #include "integration/trace_tree_assertions.h"
 
@@ -184,6 +186,47 @@ TEST(WriterKill, PacedLoadgenKilledMidRun) {
   ExpectIncompleteEndAtLastRecord(file, killed);
   printf("loadgen kill: %llu spans of killed writers exported, %llu closed as incomplete\n",
          static_cast<unsigned long long>(from_killed), static_cast<unsigned long long>(incomplete));
+}
+
+// A writer killed after the head store that published a span start and before the store that
+// counts it (a window of a few instructions the torn-write test hits now and then): the span
+// arrived, so it was committed, and the reader's span_starts_committed must say so. The child
+// reproduces the window exactly: it takes its count back by one, then SIGKILLs itself.
+TEST(WriterKill, KilledBetweenPublishingAndCountingASpanStart) {
+  SegmentGuard seg(UniqueSegmentName());
+  TempDir dir;
+  ReaderProcess reader = StartReader(seg.name(), dir, "reader", {"--create"});
+  ASSERT_TRUE(WaitForReader(seg.name(), reader));
+  const std::string segment = seg.name();
+  Child writer = ForkWriter(segment, [&segment](int report) {
+    { Span done("it.ended", Kind::kRun); }
+    Span open("it.open", Kind::kRun);
+    internal::OpenStatus st;
+    std::string err;
+    auto map = internal::SegmentMap::Open(segment, &st, &err);
+    if (!map) return 3;
+    for (uint32_t i = 0; i < map->lane_count(); ++i) {
+      abi::LaneSlot* ls = map->lane_slot(i);
+      if (ls->entry.state.load() != abi::kLaneOwned || ls->entry.owner_tid != gettid()) continue;
+      ls->counters.span_starts_committed.fetch_sub(1);
+      Report(report, "counted", std::to_string(ls->counters.span_starts_committed.load()));
+      raise(SIGKILL);
+    }
+    return 4;
+  });
+  ASSERT_TRUE(writer.valid());
+  std::string text = writer.ReadReportToEof();
+  ASSERT_TRUE(writer.Wait());
+  ASSERT_TRUE(WIFSIGNALED(writer.status())) << DescribeStatus(writer.status()) << " " << text;
+  EXPECT_EQ(ParseReport(text)["counted"], "1");
+  boost::json::object after;
+  ASSERT_TRUE(WaitLanesReclaimed(seg.name(), &after));
+  ASSERT_TRUE(StopReader(reader));
+  boost::json::object stats;
+  ASSERT_TRUE(ReadJsonObjectFile(reader.stats_path, &stats));
+  EXPECT_EQ(U64(stats, "spans_exported"), 2u);
+  EXPECT_EQ(U64(stats, "spans_incomplete"), 1u);
+  EXPECT_EQ(U64(stats, "span_starts_committed"), 2u);
 }
 
 // A writer that is PID 1 of its own PID namespace (as in a sidecar container): the pid it
