@@ -1,6 +1,8 @@
 // Torn writes are impossible (issue 3, item 2) and a writer killed at any point loses nothing it
-// committed (item 1): hundreds of writer processes, several at a time, each SIGKILLed 0-20 ms
-// after it starts, while one reader drains the whole time. Every span a writer records carries
+// committed (item 1): 500 writer processes of two threads, four at a time, each SIGKILLed at a
+// random point (stopped 0-20 ms after it starts and killed where it stands; or stopped until a
+// thread is caught inside a group write; or killed by its own CPU-time timer), while one
+// reader drains the whole time. Every span a writer records carries
 // content the test can check from the exported file alone (values derived from a per-thread
 // sequence number and from the span id), in groups of every shape: several attributes, long
 // strings in continuation records, events, links, status messages. A span's groups are written
