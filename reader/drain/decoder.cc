@@ -60,6 +60,8 @@ const char* RejectReasonName(RejectReason r) {
     case RejectReason::kBadValue: return "bad_value";
     case RejectReason::kHeadOutOfRange: return "head_out_of_range";
     case RejectReason::kLaneEntry: return "lane_entry";
+    case RejectReason::kLaneHeader: return "lane_header";
+    case RejectReason::kProcessSlot: return "process_slot";
     case RejectReason::kCount: break;
   }
   return "unknown";

@@ -19,7 +19,10 @@ enum class RejectReason : uint8_t {
   kBadIds,               // zero trace or span id
   kBadValue,             // unknown value type / status code
   kHeadOutOfRange,       // a lane head behind its tail or more than a lane ahead
-  kLaneEntry,            // a lane-table entry naming a process slot that does not own it
+  kLaneEntry,            // a lane-table entry naming a process slot that does not own it, or
+                         // holding a state no writer stores
+  kLaneHeader,           // a lane's read position (reader-owned) changed by someone else
+  kProcessSlot,          // a process slot holding a state no writer stores, its lock free
   kCount
 };
 const char* RejectReasonName(RejectReason r);

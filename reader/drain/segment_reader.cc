@@ -72,34 +72,29 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
     : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
-  read_pos_.assign(seg_->lane_count(), 0);
-  cursor_valid_.assign(seg_->lane_count(), 0);
+  lane_span_starts_read_.assign(seg_->lane_count(), 0);
+  tails_.assign(seg_->lane_count(), 0);
+  tail_known_.assign(seg_->lane_count(), 0);
+  head_bad_.assign(seg_->lane_count(), 0);
+  published_.assign(seg_->lane_count(), 0);
   free_at_commit_.assign(seg_->lane_count(), 0);
   buf_.resize(kCopyWindowRecords);
 }
 
-uint64_t SegmentReader::Tail(uint32_t i) const {
-  if (deferred_ && cursor_valid_[i]) return read_pos_[i];
-  return seg_->lane_slot(i)->reader.tail.load(std::memory_order_relaxed);  // ours
+uint64_t SegmentReader::ReadPosition(uint32_t i) const {
+  if (tail_known_[i]) return tails_[i];
+  return seg_->lane_slot(i)->reader.tail.load(std::memory_order_relaxed);
 }
 
-void SegmentReader::SetTail(uint32_t i, uint64_t pos) {
-  if (deferred_) {
-    read_pos_[i] = pos;
-    cursor_valid_[i] = 1;
-    return;
-  }
-  // release: hands [old tail, pos) back to the writer; pairs with the acquire in Reserve.
-  seg_->lane_slot(i)->reader.tail.store(pos, std::memory_order_release);
+void SegmentReader::StoreSharedTail(uint32_t i, uint64_t tail) {
+  published_[i] = tail;
+  // release: hands [old tail, tail) back to the writer; pairs with the acquire in Reserve.
+  seg_->lane_slot(i)->reader.tail.store(tail, std::memory_order_release);
 }
 
 void SegmentReader::CommitPositions() {
-  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
-    if (!cursor_valid_[i]) continue;
-    abi::LaneSlot* ls = seg_->lane_slot(i);
-    if (ls->reader.tail.load(std::memory_order_relaxed) != read_pos_[i])
-      ls->reader.tail.store(read_pos_[i], std::memory_order_release);  // see SetTail
-  }
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i)
+    if (tail_known_[i] && tails_[i] != published_[i]) StoreSharedTail(i, tails_[i]);
   for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
     if (!free_at_commit_[i]) continue;
     free_at_commit_[i] = 0;
@@ -109,20 +104,18 @@ void SegmentReader::CommitPositions() {
 
 double SegmentReader::UncommittedFill() const {
   uint64_t worst = 0;
-  for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
-    if (!cursor_valid_[i]) continue;
-    uint64_t tail = seg_->lane_slot(i)->reader.tail.load(std::memory_order_relaxed);
-    if (read_pos_[i] > tail && read_pos_[i] - tail > worst) worst = read_pos_[i] - tail;
-  }
+  for (uint32_t i = 0; i < seg_->lane_count(); ++i)
+    if (tail_known_[i] && tails_[i] > published_[i] && tails_[i] - published_[i] > worst)
+      worst = tails_[i] - published_[i];
   return static_cast<double>(worst) / static_cast<double>(seg_->lane_capacity_records());
 }
 
 std::vector<LanePosition> SegmentReader::Positions() const {
   std::vector<LanePosition> v;
   for (uint32_t i = 0; i < seg_->lane_count(); ++i) {
-    if (!cursor_valid_[i]) continue;
+    if (!tail_known_[i]) continue;
     const abi::LaneEntry& e = seg_->lane_slot(i)->entry;
-    v.push_back(LanePosition{i, e.process_slot, e.process_generation, e.claim_count, read_pos_[i]});
+    v.push_back(LanePosition{i, e.process_slot, e.process_generation, e.claim_count, tails_[i]});
   }
   return v;
 }
@@ -140,9 +133,9 @@ void SegmentReader::RestorePositions(const std::vector<LanePosition>& saved) {
     uint64_t tail = ls->reader.tail.load(std::memory_order_relaxed);
     uint64_t head = ls->writer.head.load(std::memory_order_acquire);
     if (p.position <= tail || p.position > head) continue;
-    ls->reader.tail.store(p.position, std::memory_order_release);
-    read_pos_[p.lane] = p.position;
-    cursor_valid_[p.lane] = 1;
+    tails_[p.lane] = p.position;
+    tail_known_[p.lane] = 1;
+    StoreSharedTail(p.lane, p.position);
   }
 }
 
@@ -154,7 +147,7 @@ void SegmentReader::LaneFill(std::vector<std::pair<uint32_t, double>>* out) cons
     uint32_t state = ls->entry.state.load(std::memory_order_acquire);
     if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
     uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-    uint64_t tail = Tail(i);
+    uint64_t tail = ReadPosition(i);
     double fill = head > tail ? static_cast<double>(head - tail) / cap : 0.0;
     out->emplace_back(i, fill > 1.0 ? 1.0 : fill);
   }
@@ -177,6 +170,29 @@ void SegmentReader::RefreshStrings(uint32_t slot) {
   p.strings.Refresh(*seg_->process_slot(slot), seg_->string_block(slot),
                     seg_->string_block_bytes(), &pool_);
   if (p.strings.TakeCorruptReport()) ++stats_.string_tables_corrupt;
+}
+
+uint64_t SegmentReader::TrustedTail(uint32_t i) {
+  abi::LaneSlot* ls = seg_->lane_slot(i);
+  const uint64_t shared_untrusted = ls->reader.tail.load(std::memory_order_relaxed);
+  if (!tail_known_[i]) {
+    // First sight of this owner: the claiming writer started its head at this value.
+    tails_[i] = published_[i] = shared_untrusted;
+    tail_known_[i] = 1;
+  } else if (shared_untrusted != published_[i]) {
+    // Only this reader stores the shared tail: someone else wrote it. Put ours back.
+    Count(RejectReason::kLaneHeader, 1);
+    StoreSharedTail(i, published_[i]);
+  }
+  return tails_[i];
+}
+
+void SegmentReader::PublishTail(uint32_t i, uint64_t tail) {
+  tails_[i] = tail;
+  tail_known_[i] = 1;
+  // Deferred commit (--state-dir): the shared tail moves in CommitPositions, after the state
+  // that holds what these records carried is saved.
+  if (!deferred_) StoreSharedTail(i, tail);
 }
 
 void SegmentReader::Count(RejectReason r, uint64_t records) {
@@ -251,6 +267,13 @@ void SegmentReader::ProbeLiveness() {
     if (state == abi::kProcessFree) continue;
     bool alive = seg_->IsByteLocked(abi::kProcessLockBase + i);
     if (alive) continue;
+    if (state != abi::kProcessClaiming && state != abi::kProcessOwned && !procs_[i].active) {
+      // A state no writer stores, in a slot no live process holds and no process we know
+      // owned: count it and free the slot (one we knew is reclaimed below, lanes first).
+      Count(RejectReason::kProcessSlot, 1);
+      s->state.store(abi::kProcessFree, std::memory_order_release);
+      continue;
+    }
     if (state == abi::kProcessClaiming) {
       // Died while claiming: no lane can name it yet (lanes are claimed after kOwned).
       s->state.store(abi::kProcessFree, std::memory_order_release);
@@ -263,7 +286,15 @@ void SegmentReader::ProbeLiveness() {
 
 void SegmentReader::FreeLane(uint32_t i) {
   abi::LaneSlot* ls = seg_->lane_slot(i);
-  stats_.writer_span_starts_committed += Ld(ls->counters.span_starts_committed);
+  // A writer counts a span start right after the head store that publishes it; one killed
+  // between the two left its counter one short. What this reader read from the lane since it
+  // was freed last is then the better count (it is never more than what was committed).
+  const uint64_t counted = Ld(ls->counters.span_starts_committed);
+  stats_.writer_span_starts_committed +=
+      lane_span_starts_read_[i] > counted ? lane_span_starts_read_[i] : counted;
+  lane_span_starts_read_[i] = 0;
+  tail_known_[i] = 0;
+  head_bad_[i] = 0;
   stats_.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
   stats_.writer_records_dropped_too_big += Ld(ls->counters.records_dropped_too_big);
   stats_.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
@@ -277,7 +308,6 @@ void SegmentReader::FreeLane(uint32_t i) {
   ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
   ls->counters.spans_head_sampled_out.store(0, std::memory_order_relaxed);
   hold_passes_[i] = 0;
-  cursor_valid_[i] = 0;
   free_at_commit_[i] = 0;
   // release: our reads of the lane happen before a new owner's writes (it acquires the state).
   ls->entry.state.store(abi::kLaneFree, std::memory_order_release);
@@ -314,13 +344,17 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
   // acquire: pairs with the writer's release in Commit; records below head are complete.
   uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-  uint64_t tail = Tail(i);
+  uint64_t tail = TrustedTail(i);
   if (head < tail || head - tail > capacity) {
-    // A head behind the tail or more than a lane ahead cannot come from a writer: skip to it.
-    Count(RejectReason::kHeadOutOfRange, 1);
-    SetTail(i, head);
+    // A head behind the tail (it jumped backwards) or more than a lane ahead cannot come from
+    // a writer. Count it once and wait: the owner's next commit publishes its true head again,
+    // so nothing is skipped or read twice; a lane whose owner released it or died is freed as
+    // it is (ReclaimDeadProcesses).
+    if (!head_bad_[i]) Count(RejectReason::kHeadOutOfRange, 1);
+    head_bad_[i] = 1;
     return 0;
   }
+  head_bad_[i] = 0;
   GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
   uint64_t drained = 0;
   bool refreshed = false;
@@ -349,9 +383,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
         }
         if (!ResolveAll(p, group_)) {
           // Held until the entry appears or the writer is gone (bounded).
-          if (!p.dead && ++hold_passes_[i] < kMaxHoldPasses) {
+          // (Not when the table is corrupt: the mirror stops there, the entry never comes.)
+          if (!p.dead && !p.strings.corrupt() && ++hold_passes_[i] < kMaxHoldPasses) {
             tail += consumed;
-            SetTail(i, tail);
+            PublishTail(i, tail);
             return drained + consumed;
           }
           ++stats_.groups_with_unresolved_strings;  // delivered with "?<id>" placeholders
@@ -359,7 +394,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       }
       hold_passes_[i] = 0;
       if (group_.ts > p.last_ticks) p.last_ticks = group_.ts;
-      if (group_.type == abi::RecordType::SpanStart) ++stats_.span_starts_read;
+      if (group_.type == abi::RecordType::SpanStart) {
+        ++stats_.span_starts_read;
+        ++lane_span_starts_read_[i];
+      }
       sink->OnGroup(group_, ctx);
       ++stats_.groups_delivered;
       stats_.records_read += r.records;
@@ -368,7 +406,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     if (consumed == 0) break;  // cannot happen (window >= max group); never spin
     tail += consumed;
     drained += consumed;
-    SetTail(i, tail);
+    PublishTail(i, tail);
   }
   return drained;
 }
@@ -383,32 +421,50 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
     if (abi::IsLaneClaiming(state)) {
       // A claimer that died mid-claim wrote no record yet: free the lane once its process is
       // known dead (or the claimer field is garbage).
+      // A claimer's process slot is owned before it claims a lane, and only this reader frees
+      // a slot (after the slot's lanes): a claim naming a free slot or none is corrupt.
       uint32_t claimer = abi::LaneClaimer(state);
-      if (claimer >= procs_.size() || (procs_[claimer].active && procs_[claimer].dead)) {
+      bool corrupt = claimer >= procs_.size() ||
+                     seg_->process_slot(claimer)->state.load(std::memory_order_acquire) ==
+                         abi::kProcessFree;
+      if (corrupt || (procs_[claimer].active && procs_[claimer].dead)) {
+        if (corrupt) Count(RejectReason::kLaneEntry, 1);
         uint32_t expected = state;
-        ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree, std::memory_order_acq_rel);
+        if (ls->entry.state.compare_exchange_strong(expected, abi::kLaneFree,
+                                                    std::memory_order_acq_rel)) {
+          tail_known_[i] = 0;
+          head_bad_[i] = 0;
+        }
       } else {
         ++lanes_left[claimer];
       }
       continue;
     }
-    if (state != abi::kLaneOwned && state != abi::kLaneReleased) continue;
+    if (state == abi::kLaneFree) continue;
+    if (state != abi::kLaneOwned && state != abi::kLaneReleased) {
+      // A state no writer stores: count it and free the lane (its records cannot be trusted).
+      Count(RejectReason::kLaneEntry, 1);
+      FreeLane(i);
+      continue;
+    }
     ProcessState* owner = LaneOwner(ls->entry);
     if (owner == nullptr) {
       // An owner that is not (or no longer) in the process table: corrupt. Its records cannot
       // be attributed or their strings resolved; count them and free the lane.
       uint64_t head = ls->writer.head.load(std::memory_order_acquire);
-      uint64_t tail = Tail(i);
+      uint64_t tail = TrustedTail(i);
       uint64_t lost = head > tail && head - tail <= seg_->lane_capacity_records() ? head - tail : 0;
       Count(RejectReason::kLaneEntry, lost + 1);
-      ls->reader.tail.store(head, std::memory_order_release);
+      PublishTail(i, head);
       FreeLane(i);
       continue;
     }
     ProcessState& p = *owner;
     const uint32_t slot = ls->entry.process_slot;
     bool owner_dead = p.dead;
-    bool drained = ls->writer.head.load(std::memory_order_acquire) == Tail(i);
+    // An out-of-range head (counted when it was seen) will not heal once its owner is gone.
+    bool drained = ls->writer.head.load(std::memory_order_acquire) == TrustedTail(i) ||
+                   head_bad_[i] != 0;
     if ((state == abi::kLaneReleased || owner_dead) && drained) {
       if (!deferred_) {
         FreeLane(i);

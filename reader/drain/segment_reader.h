@@ -176,6 +176,10 @@ class SegmentReader {
   // caller), or nullptr when the entry names no such process (corrupt: the caller frees it).
   ProcessState* LaneOwner(const abi::LaneEntry& e);
   void RefreshStrings(uint32_t slot);  // copies new entries; counts a corrupt table once
+  // The lane's read position: this reader's own copy once it has one (a different shared
+  // value is counted as kLaneHeader and overwritten), else the shared one.
+  uint64_t TrustedTail(uint32_t i);
+  void PublishTail(uint32_t i, uint64_t tail);
 
   std::unique_ptr<internal::SegmentMap> seg_;
   abi::SegmentHeader* h_;
@@ -183,14 +187,20 @@ class SegmentReader {
   StringPool pool_;
   std::vector<ProcessState> procs_;
   std::vector<uint32_t> hold_passes_;   // per lane: passes a group has waited for its strings
-  // Deferred commit: per lane, the reader's own read position (valid while cursor_valid_), and
-  // lanes drained and ready to be freed at the next commit.
+  std::vector<uint64_t> lane_span_starts_read_;  // per lane: span starts read since last freed
+  // Per lane: this reader's read position, and whether it has one (from the first pass that
+  // sees the lane owned until the lane is freed). The shared copy is only published, never
+  // trusted once known: anyone can write it.
+  std::vector<uint64_t> tails_;
+  std::vector<uint8_t> tail_known_;
+  std::vector<uint8_t> head_bad_;  // per lane: an out-of-range head was counted, not yet healed
+  // Deferred commit (--state-dir): the shared tail lags tails_ until CommitPositions; lanes
+  // drained and ready to be freed wait for the commit too.
   bool deferred_ = false;
-  std::vector<uint64_t> read_pos_;
-  std::vector<uint8_t> cursor_valid_;
+  std::vector<uint64_t> published_;     // per lane: the shared tail this reader last stored
   std::vector<uint8_t> free_at_commit_;
-  uint64_t Tail(uint32_t i) const;
-  void SetTail(uint32_t i, uint64_t pos);
+  uint64_t ReadPosition(uint32_t i) const;  // tails_[i] once known, else the shared tail
+  void StoreSharedTail(uint32_t i, uint64_t tail);
   std::vector<abi::RawRecord> buf_;     // copy-out window
   DecodedGroup group_;
   DrainStats stats_;
