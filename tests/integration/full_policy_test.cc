@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agentring/abi/records.h"
 #include "agentring/agentring.hpp"
 #include "agentring/internal/segment_map.h"
 #include "integration/harness.h"
@@ -22,33 +23,49 @@
 namespace agentring::it {
 namespace {
 
-// Each span: a start group of 6 records (SpanStart, Attr "ow.i", Attr "ow.payload" with three
-// Cont records) and an end record: 7 records.
+// Spans of the drop test: a start group of 6 records (SpanStart, Attr "ow.i", Attr "ow.payload"
+// of 150 bytes with three Cont records) and an end record: 7 records.
 constexpr uint64_t kRecordsPerSpan = 7;
 constexpr uint64_t kStartGroupRecords = 6;
 
-// 150 bytes determined by i: a torn copy (parts of two spans) cannot match.
-std::string Payload(uint64_t i) {
+// The overwrite tests vary the payload from 33 to 312 bytes (1 to 6 Cont records), so that
+// group boundaries, and the positions where overwriting cuts into a group, fall everywhere.
+uint32_t PayloadBytes(uint64_t i, bool vary) {
+  return vary ? 33 + static_cast<uint32_t>((i * 53) % 280) : 150;
+}
+uint64_t RecordsOfSpan(uint64_t i, bool vary) {
+  return 4 + abi::ContRecordsFor(PayloadBytes(i, vary));
+}
+
+// Bytes determined by i: a torn copy (parts of two spans) cannot match.
+std::string Payload(uint64_t i, uint32_t bytes) {
   std::string s = "payload-" + std::to_string(i) + ":";
-  while (s.size() < 150) s += static_cast<char>('a' + (i * 7 + s.size()) % 26);
+  while (s.size() < bytes) s += static_cast<char>('a' + (i * 7 + s.size()) % 26);
+  s.resize(bytes);
   return s;
 }
 
-void WriteSpan(uint64_t i) {
+void WriteSpan(uint64_t i, bool vary) {
   const std::string index = std::to_string(i);
-  const std::string payload = Payload(i);
+  const std::string payload = Payload(i, PayloadBytes(i, vary));
   Span s("ow.span", Kind::kTool, Suffix(i), {{"ow.i", index}, {"ow.payload", payload}});
 }
 
+uint64_t RecordsOfSpans(uint64_t spans, bool vary) {
+  uint64_t n = 0;
+  for (uint64_t i = 0; i < spans; ++i) n += RecordsOfSpan(i, vary);
+  return n;
+}
+
 // A span of the exported file is whole: its name, index and payload agree, and it ended.
-::testing::AssertionResult WholeSpan(const ExportedSpan& s, uint64_t* index) {
+::testing::AssertionResult WholeSpan(const ExportedSpan& s, bool vary, uint64_t* index) {
   const std::string i = s.StringAttribute("ow.i");
   if (i.empty() || i.find_first_not_of("0123456789") != std::string::npos)
     return ::testing::AssertionFailure() << "span " << s.span_id << " has no ow.i: " << s.name;
   *index = std::stoull(i);
   if (s.name != "ow.span " + i)
     return ::testing::AssertionFailure() << "span " << i << " is named '" << s.name << "'";
-  if (s.StringAttribute("ow.payload") != Payload(*index))
+  if (s.StringAttribute("ow.payload") != Payload(*index, PayloadBytes(*index, vary)))
     return ::testing::AssertionFailure()
            << "span " << i << " carries a torn payload: " << s.StringAttribute("ow.payload");
   if (s.end_unix_ns < s.start_unix_ns)
@@ -114,7 +131,7 @@ TEST(FullPolicy, OverwriteKeepsTheNewestForALateReader) {
       seg.name(), dir, {"--full-policy", "overwrite", "--lanes", "2", "--lane-kib", "4"}));
   constexpr uint64_t kSpans = 1000;
   Child writer = ForkWriter(seg.name(), [](int report) {
-    for (uint64_t i = 0; i < kSpans; ++i) WriteSpan(i);
+    for (uint64_t i = 0; i < kSpans; ++i) WriteSpan(i, true);
     ReportStats(report);
     ReleaseThreadLane();
     return 0;
@@ -122,7 +139,7 @@ TEST(FullPolicy, OverwriteKeepsTheNewestForALateReader) {
   std::map<std::string, std::string> w;
   ASSERT_TRUE(FinishWriter(writer, &w));
   ASSERT_EQ(w["committed"], std::to_string(kSpans)) << "overwrite mode dropped spans";
-  ASSERT_EQ(w["records_committed"], std::to_string(kSpans * kRecordsPerSpan));
+  ASSERT_EQ(w["records_committed"], std::to_string(RecordsOfSpans(kSpans, true)));
   ASSERT_EQ(w["records_dropped"], "0");
 
   boost::json::object before;
@@ -140,24 +157,24 @@ TEST(FullPolicy, OverwriteKeepsTheNewestForALateReader) {
   for (const auto& [trace, spans] : file.traces) {
     for (const ExportedSpan& s : spans) {
       uint64_t i = 0;
-      ASSERT_TRUE(WholeSpan(s, &i));
+      ASSERT_TRUE(WholeSpan(s, true, &i));
       EXPECT_FALSE(s.HasAttribute("agentring.incomplete")) << "span " << i << " lost its end";
       EXPECT_TRUE(indices.insert(i).second) << "span " << i << " exported twice";
     }
   }
   // Only the newest survive: a contiguous run ending with the last span. The lane holds 64
-  // records, of which the writer's reserve keeps 4 from the reader: at most 8 spans.
+  // records (of which the writer's reserve may keep 4 from the reader); a span takes 5 or more.
   ASSERT_FALSE(indices.empty()) << "nothing survived";
   EXPECT_EQ(*indices.rbegin(), kSpans - 1);
   EXPECT_EQ(*indices.rbegin() - *indices.begin() + 1, indices.size()) << "a gap among the newest";
-  EXPECT_LE(indices.size(), 64 / kRecordsPerSpan);
+  EXPECT_LE(indices.size(), 64 / 5);
 
   EXPECT_EQ(stats["full_policy"].as_string(), "overwrite");
   EXPECT_EQ(U64(stats, "records_rejected"), 0u);
   EXPECT_EQ(U64(stats, "spans_exported"), indices.size());
   EXPECT_EQ(U64(stats, "span_starts_committed"), kSpans);
   EXPECT_EQ(U64(stats, "records_read") + U64(stats, "records_overwritten"),
-            kSpans * kRecordsPerSpan);
+            RecordsOfSpans(kSpans, true));
   EXPECT_EQ(U64(stats, "spans_exported") + U64(stats, "span_starts_overwritten"), kSpans);
   EXPECT_EQ(U64(stats, "span_starts_dropped_full"), 0u);
   EXPECT_EQ(U64(stats, "records_dropped_full"), 0u);
@@ -189,7 +206,7 @@ TEST(FullPolicy, OverwriteUnderAConcurrentReaderNeverTears) {
   ASSERT_TRUE(WaitForReader(seg.name(), reader));
   constexpr uint64_t kSpans = 200000;
   Child writer = ForkWriter(seg.name(), [](int report) {
-    for (uint64_t i = 0; i < kSpans; ++i) WriteSpan(i);
+    for (uint64_t i = 0; i < kSpans; ++i) WriteSpan(i, true);
     ReportStats(report);
     ReleaseThreadLane();
     return 0;
@@ -209,7 +226,7 @@ TEST(FullPolicy, OverwriteUnderAConcurrentReaderNeverTears) {
   for (const auto& [trace, spans] : file.traces) {
     for (const ExportedSpan& s : spans) {
       uint64_t i = 0;
-      ASSERT_TRUE(WholeSpan(s, &i));
+      ASSERT_TRUE(WholeSpan(s, true, &i));
       EXPECT_TRUE(indices.insert(i).second) << "span " << i << " exported twice";
       // A start read before its end was overwritten is closed by the reader, never torn.
       if (s.HasAttribute("agentring.incomplete")) ++incomplete;
@@ -223,7 +240,7 @@ TEST(FullPolicy, OverwriteUnderAConcurrentReaderNeverTears) {
   EXPECT_EQ(U64(stats, "spans_incomplete"), incomplete);
   EXPECT_EQ(U64(stats, "span_starts_committed"), kSpans);
   EXPECT_EQ(U64(stats, "records_read") + U64(stats, "records_overwritten"),
-            kSpans * kRecordsPerSpan);
+            RecordsOfSpans(kSpans, true));
   EXPECT_EQ(U64(stats, "spans_exported") + U64(stats, "span_starts_overwritten"), kSpans);
   EXPECT_EQ(U64(stats, "spans_started_read"), exported);
 }
@@ -248,7 +265,7 @@ TEST(FullPolicy, DropCountsEveryReasonExactly) {
       // 1 + 1 + 89 records: more than the lane holds.
       Span big("ow.too_big", Kind::kTool, {{"ow.big", std::string(5000, 'x')}});
     }
-    for (uint64_t i = 0; i < 100; ++i) WriteSpan(i);  // 9 fit (63 records), 91 do not
+    for (uint64_t i = 0; i < 100; ++i) WriteSpan(i, false);  // 9 fit (63 records), 91 do not
     std::thread other([] {
       for (int i = 0; i < 4; ++i) Span s("ow.no_lane", Kind::kRun);  // the only lane is taken
     });
@@ -314,7 +331,7 @@ TEST(FullPolicy, DropCountsEveryReasonExactly) {
   for (const auto& [trace, spans] : file.traces) {
     for (const ExportedSpan& s : spans) {
       uint64_t i = 0;
-      ASSERT_TRUE(WholeSpan(s, &i));
+      ASSERT_TRUE(WholeSpan(s, false, &i));
       indices.insert(i);
     }
   }
