@@ -592,16 +592,21 @@ constexpr uint64_t kOverwriteSlackDivisor = 16;
   return true;
 }
 
-// Room for n records at t.head? Refreshes the cached limit from the reader's tail when needed;
-// the full policy is looked at only when the lane is full (the fast path is one compare).
-inline bool Reserve(ThreadState& t, uint64_t n) {
-  if (__builtin_expect(t.head + n <= t.limit, 1)) return true;
+// The cached limit is reached: refreshes it from the reader's tail and, when the lane is full,
+// applies the full policy. Out of line: taken about once per lane's worth of records.
+[[gnu::noinline]] bool ReserveSlow(ThreadState& t, uint64_t n) {
   // acquire: pairs with the reader's release of tail, so the slots it freed are no longer read.
   uint64_t tail = t.tail->load(std::memory_order_acquire);
   if (tail > t.head) tail = t.head;  // a tail past head is corrupt: never trust it for room
   t.limit = tail + t.capacity;
   if (t.head + n <= t.limit) return true;
   return t.overwrite && ReserveOverwrite(t, n);
+}
+
+// Room for n records at t.head? The fast path is one compare against a cached limit.
+inline bool Reserve(ThreadState& t, uint64_t n) {
+  if (__builtin_expect(t.head + n <= t.limit, 1)) return true;
+  return ReserveSlow(t, n);
 }
 
 inline RawRecord* Slot(ThreadState& t, uint64_t pos) { return t.ring + (pos & t.mask); }
