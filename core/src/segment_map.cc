@@ -2,6 +2,7 @@
 #include "agentring/internal/segment_map.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -73,7 +74,7 @@ void InitHeader(abi::SegmentHeader* h, const SegmentMap::CreateOptions& o, const
   h->string_area_offset = l.string_area_offset;
   h->lanes_offset = l.lanes_offset;
   h->total_bytes = l.total_bytes;
-  h->feature_flags = abi::kFeatureNone;
+  h->feature_flags = abi::kFeatureFoldedTotals;
   h->creator_uid = static_cast<uint32_t>(geteuid());
   CalibrateClock(h);
 }
@@ -91,6 +92,35 @@ bool IsValidSegmentName(std::string_view s) {
 }
 
 std::string ShmName(std::string_view segment) { return "/" + BoostName(segment); }
+
+std::string DescribeUid(uint32_t uid) {
+  std::string out = "uid " + std::to_string(uid);
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[1024];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr)
+    out += std::string(" (") + found->pw_name + ")";
+  return out;
+}
+
+const char* FullPolicyName(uint32_t policy) {
+  switch (policy) {
+    case abi::kFullDrop: return "drop";
+    case abi::kFullOverwrite: return "overwrite";
+    default: return nullptr;
+  }
+}
+
+bool ParseFullPolicy(std::string_view name, uint32_t* policy) {
+  if (name == "drop") {
+    *policy = abi::kFullDrop;
+  } else if (name == "overwrite") {
+    *policy = abi::kFullOverwrite;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 uint64_t NowUnixNs() {
   timespec ts{};
@@ -128,11 +158,14 @@ std::string CheckHeader(const abi::SegmentHeader& h, uint64_t file_bytes) {
   if (file_bytes < l.total_bytes) return "segment file is shorter than its header says";
   if (h.clock_source != abi::kClockTsc && h.clock_source != abi::kClockMonotonicNs)
     return "segment names an unknown clock source";
+  if (h.full_policy > abi::kFullPolicyMax)
+    return "segment uses full-lane policy " + std::to_string(h.full_policy) +
+           ", unknown to this build (ABI " + Version(abi::kAbiMajor, abi::kAbiMinor) + ")";
   return "";
 }
 
 std::unique_ptr<SegmentMap> SegmentMap::Open(std::string_view segment, OpenStatus* status,
-                                             std::string* error) {
+                                             std::string* error, const OpenOptions& opts) {
   *status = OpenStatus::kError;
   if (!IsValidSegmentName(segment)) {
     *error = "invalid segment name '" + std::string(segment) + "' (use letters, digits, . _ -)";
@@ -151,10 +184,10 @@ std::unique_ptr<SegmentMap> SegmentMap::Open(std::string_view segment, OpenStatu
       *error = std::string("cannot stat segment: ") + strerror(errno);
       return nullptr;
     }
-    if (st.st_uid != geteuid()) {
+    if (st.st_uid != geteuid() && !opts.allow_foreign_owner) {
       *status = OpenStatus::kForeignOwner;
-      *error = "segment '" + m->name_ + "' is owned by uid " + std::to_string(st.st_uid) +
-               ", not by this user (uid " + std::to_string(geteuid()) + ")";
+      *error = "segment '" + m->name_ + "' is owned by " + DescribeUid(st.st_uid) +
+               ", not by this user (" + DescribeUid(geteuid()) + ")";
       return nullptr;
     }
     uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -179,7 +212,9 @@ std::unique_ptr<SegmentMap> SegmentMap::Open(std::string_view segment, OpenStatu
     m->geometry_ = abi::Geometry{h.lane_count, h.lane_capacity_records, h.process_slot_count,
                                  h.string_block_bytes};
     m->layout_ = abi::ComputeLayout(m->geometry_);
-    if (m->geometry_.Validate() != nullptr || m->layout_.total_bytes > size) {
+    m->full_policy_ = h.full_policy;
+    if (m->geometry_.Validate() != nullptr || m->layout_.total_bytes > size ||
+        m->full_policy_ > abi::kFullPolicyMax) {
       *status = OpenStatus::kIncompatible;
       *error = "segment '" + m->name_ + "': header changed while it was being opened";
       return nullptr;
@@ -212,6 +247,10 @@ std::unique_ptr<SegmentMap> SegmentMap::Create(std::string_view segment,
     *error = std::string("invalid segment geometry: ") + bad;
     return nullptr;
   }
+  if (opts.full_policy > abi::kFullPolicyMax) {
+    *error = "invalid full-lane policy " + std::to_string(opts.full_policy);
+    return nullptr;
+  }
   const abi::Layout layout = abi::ComputeLayout(opts.geometry);
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::unique_ptr<SegmentMap> m(new SegmentMap());
@@ -222,6 +261,15 @@ std::unique_ptr<SegmentMap> SegmentMap::Create(std::string_view segment,
                             bip::mapped_region()};
       m->impl_ = impl;
       m->fd_ = impl->shm.get_mapping_handle().handle;
+      if (opts.group_gid >= 0 &&
+          fchown(m->fd_, static_cast<uid_t>(-1), static_cast<gid_t>(opts.group_gid)) != 0) {
+        int e = errno;
+        Remove(segment);
+        *error = "cannot give segment '" + m->name_ + "' to group " +
+                 std::to_string(opts.group_gid) + ": " + strerror(e) +
+                 (e == EPERM ? " (you must be a member of the group)" : "");
+        return nullptr;
+      }
       fchmod(m->fd_, opts.mode);  // Boost applies the umask on some paths; be exact
       int rc = posix_fallocate(m->fd_, 0, static_cast<off_t>(layout.total_bytes));
       if (rc != 0) {
@@ -237,6 +285,7 @@ std::unique_ptr<SegmentMap> SegmentMap::Create(std::string_view segment,
       m->header_ = reinterpret_cast<abi::SegmentHeader*>(m->base_);
       m->geometry_ = opts.geometry;
       m->layout_ = layout;
+      m->full_policy_ = opts.full_policy;
       InitHeader(m->header_, opts, layout);
       // release: publishes every header field written above; pairs with the acquire in
       // CheckHeader.
@@ -254,8 +303,18 @@ std::unique_ptr<SegmentMap> SegmentMap::Create(std::string_view segment,
     // It exists: attach if compatible. A creator that is still initialising gets 1 s.
     std::string why;
     for (int wait = 0; wait < 100; ++wait) {
-      auto existing = Open(segment, status, &why);
-      if (existing) return existing;
+      auto existing = Open(segment, status, &why, opts.open);
+      if (existing) {
+        if (opts.require_full_policy && existing->full_policy() != opts.full_policy) {
+          *status = OpenStatus::kIncompatible;
+          *error = "segment '" + std::string(segment) + "' already exists with full policy '" +
+                   FullPolicyName(existing->full_policy()) + "', not '" +
+                   (FullPolicyName(opts.full_policy) ? FullPolicyName(opts.full_policy) : "?") +
+                   "' (remove it first with `agentring rm " + std::string(segment) + "`)";
+          return nullptr;
+        }
+        return existing;
+      }
       if (*status != OpenStatus::kIncompatible) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -135,7 +135,8 @@ struct ThreadState {
   uint64_t capacity = 0;
   uint32_t lane_index = 0;
   bool clock_tsc = true;
-  uint8_t reserved[3] = {};
+  bool overwrite = false;  // the segment's full policy is kFullOverwrite
+  uint8_t reserved[2] = {};
   InternEntry* intern = nullptr;
   uint64_t attach_generation = 0;
   uint64_t rng = 0;
@@ -256,6 +257,13 @@ void ReadEnvLocked(Process& p) {
   p.config.max_string_bytes = static_cast<uint32_t>(
       ParseU64Env("AGENTRING_MAX_ATTR_BYTES", p.config.max_string_bytes, 64,
                   WriterConfig::kMaxStringBytesLimit));
+  if (const char* f = getenv("AGENTRING_ALLOW_FOREIGN_OWNER"); f != nullptr && *f != '\0') {
+    if (strcmp(f, "1") == 0 || strcmp(f, "0") == 0) {
+      p.config.allow_foreign_owner = strcmp(f, "1") == 0;
+    } else {
+      fprintf(stderr, "agentring: ignoring AGENTRING_ALLOW_FOREIGN_OWNER=%s (expected 0 or 1)\n", f);
+    }
+  }
 
   // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (OpenTelemetry SDK environment variables).
   std::string sampler = getenv("OTEL_TRACES_SAMPLER") ? getenv("OTEL_TRACES_SAMPLER") : "";
@@ -373,8 +381,12 @@ bool AttachLocked(Process& p) {
   p.next_attach_ns = now + kRetryIntervalNs;
   OpenStatus st;
   std::string err;
-  std::unique_ptr<SegmentMap> seg = SegmentMap::Open(p.segment_name, &st, &err);
+  OpenOptions open_options;
+  open_options.allow_foreign_owner = p.config.allow_foreign_owner;
+  std::unique_ptr<SegmentMap> seg = SegmentMap::Open(p.segment_name, &st, &err, open_options);
   if (!seg) {
+    if (st == OpenStatus::kForeignOwner)
+      err += "; set AGENTRING_ALLOW_FOREIGN_OWNER=1 to write to it anyway";
     if (st != OpenStatus::kMissing && !p.warned) {
       fprintf(stderr, "agentring: not tracing: %s\n", err.c_str());
       p.warned = true;
@@ -464,6 +476,9 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     // must not survive a claim). The reader does not look at kLaneClaiming lanes.
     uint64_t tail = ls->reader.tail.load(std::memory_order_acquire);
     ls->writer.head.store(tail, std::memory_order_relaxed);
+    // Nothing at or past tail + capacity is written yet (see Reserve). Published by the
+    // release of kLaneOwned below, before any record of ours.
+    ls->writer.overwrite_reserved.store(tail, std::memory_order_relaxed);
     ls->counters.span_starts_committed.store(0, std::memory_order_relaxed);
     ls->counters.span_starts_dropped_full.store(0, std::memory_order_relaxed);
     ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
@@ -498,6 +513,7 @@ enum class LaneFailure { kNone, kNoSegment, kNoLane };
     t.limit = tail + t.capacity;
     t.lane_index = i;
     t.clock_tsc = p.clock_tsc;
+    t.overwrite = seg.full_policy() == abi::kFullOverwrite;
     t.max_string_bytes = p.config.max_string_bytes;
     if (t.rng == 0) SeedRandom(t);
     p.owned_lanes.push_back(i);
@@ -554,14 +570,43 @@ inline uint32_t InternId(ThreadState& t, const Name& n) {
   return InternSlow(n, set);
 }
 
-// Room for n records at t.head? Refreshes the cached limit from the reader's tail when needed.
-inline bool Reserve(ThreadState& t, uint64_t n) {
-  if (__builtin_expect(t.head + n <= t.limit, 1)) return true;
+// Records an overwriting writer reserves beyond the group it is about to write, so that it
+// publishes LaneWriter::overwrite_reserved once per capacity/16 records rather than per group.
+// The price: a reader racing it discards up to that many intact records (counted as
+// overwritten), and a reader attaching afterwards finds up to that many fewer of the oldest.
+constexpr uint64_t kOverwriteSlackDivisor = 16;
+
+// kFullOverwrite, the lane is full: lets the writer run over the oldest records. Publishes the
+// new reserved bound before any of those records is touched (segment.h, "Full lanes"). False
+// for a group that can never fit (the caller drops it and counts it too big).
+[[gnu::noinline]] bool ReserveOverwrite(ThreadState& t, uint64_t n) {
+  if (n > t.capacity || n > abi::kMaxGroupRecords) return false;
+  const uint64_t reserved = t.head + n + t.capacity / kOverwriteSlackDivisor;
+  t.lane->overwrite_reserved.store(reserved, std::memory_order_relaxed);
+  // release fence: orders the store above before every record store that follows (up to the
+  // next publication); pairs with the acquire fence in SegmentReader::DrainLane that precedes
+  // its load of overwrite_reserved, so a reader that copied any byte we write next also sees
+  // `reserved` (or a later value) and discards the copy.
+  std::atomic_thread_fence(std::memory_order_release);
+  t.limit = reserved;
+  return true;
+}
+
+// The cached limit is reached: refreshes it from the reader's tail and, when the lane is full,
+// applies the full policy. Out of line: taken about once per lane's worth of records.
+[[gnu::noinline]] bool ReserveSlow(ThreadState& t, uint64_t n) {
   // acquire: pairs with the reader's release of tail, so the slots it freed are no longer read.
   uint64_t tail = t.tail->load(std::memory_order_acquire);
   if (tail > t.head) tail = t.head;  // a tail past head is corrupt: never trust it for room
   t.limit = tail + t.capacity;
-  return t.head + n <= t.limit;
+  if (t.head + n <= t.limit) return true;
+  return t.overwrite && ReserveOverwrite(t, n);
+}
+
+// Room for n records at t.head? The fast path is one compare against a cached limit.
+inline bool Reserve(ThreadState& t, uint64_t n) {
+  if (__builtin_expect(t.head + n <= t.limit, 1)) return true;
+  return ReserveSlow(t, n);
 }
 
 inline RawRecord* Slot(ThreadState& t, uint64_t pos) { return t.ring + (pos & t.mask); }

@@ -42,6 +42,9 @@ constexpr ReaderFlag kFlags[] = {
     {"checkpoint-ms", FlagKind::kValue, FlagValue::kUnsigned},
     {"metrics-port", FlagKind::kValue, FlagValue::kUnsigned},
     {"metrics-bind", FlagKind::kValue},
+    {"full-policy", FlagKind::kValue},
+    {"group", FlagKind::kValue},
+    {"allow-foreign-owner", FlagKind::kSwitch},
 };
 
 constexpr std::string_view kExporterTypes[] = {"tree", "jsonl", "otlp", "chrome"};

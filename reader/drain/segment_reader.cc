@@ -11,6 +11,49 @@ constexpr uint32_t kMaxHoldPasses = 2000;      // ~2 s at 1 ms passes, then give
 static_assert(kCopyWindowRecords >= abi::kMaxGroupRecords);
 
 uint64_t Ld(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+// For counters with one writer (this reader): a relaxed load/store pair.
+void Add(std::atomic<uint64_t>& a, uint64_t n) {
+  if (n != 0) a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// True for a record that can only be the first of its group (see ring_records.fbs: inside a
+// group only Attr and Cont records follow the first).
+bool OnlyStartsGroups(const abi::RawRecord& r) {
+  switch (static_cast<abi::RecordType>(r.bytes[0])) {
+    case abi::RecordType::SpanStart:
+    case abi::RecordType::SpanEnd:
+    case abi::RecordType::Event:
+    case abi::RecordType::Status:
+    case abi::RecordType::Link:
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint16_t GroupRemaining(const abi::RawRecord& r) {
+  abi::RecordHead h;
+  memcpy(&h, r.bytes, sizeof(h));
+  return h.group_remaining;
+}
+
+// Overwrite mode: the first group boundary at or after recs[from] within recs[0, n): the index
+// of a record that starts a group (*found), or n with *found false when no boundary is known in
+// the window (the caller skips it whole; if the window ends at head, that is a boundary).
+uint64_t FindGroupBoundary(const abi::RawRecord* recs, uint64_t from, uint64_t n, bool* found) {
+  for (uint64_t k = from; k < n; ++k) {
+    if (OnlyStartsGroups(recs[k])) {
+      *found = true;
+      return k;
+    }
+    if (GroupRemaining(recs[k]) == 0) {  // ends a group: the next record starts one
+      *found = true;
+      return k + 1;
+    }
+  }
+  *found = false;
+  return n;
+}
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -72,7 +115,6 @@ SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
     : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
-  lane_span_starts_read_.assign(seg_->lane_count(), 0);
   tails_.assign(seg_->lane_count(), 0);
   tail_known_.assign(seg_->lane_count(), 0);
   head_bad_.assign(seg_->lane_count(), 0);
@@ -287,12 +329,16 @@ void SegmentReader::ProbeLiveness() {
 void SegmentReader::FreeLane(uint32_t i) {
   abi::LaneSlot* ls = seg_->lane_slot(i);
   // A writer counts a span start right after the head store that publishes it; one killed
-  // between the two left its counter one short. What this reader read from the lane since it
-  // was freed last is then the better count (it is never more than what was committed).
+  // between the two left its counter one short. What this reader read from the lane is then the
+  // better count (it is never more than what was committed).
   const uint64_t counted = Ld(ls->counters.span_starts_committed);
-  stats_.writer_span_starts_committed +=
-      lane_span_starts_read_[i] > counted ? lane_span_starts_read_[i] : counted;
-  lane_span_starts_read_[i] = 0;
+  const uint64_t read = Ld(ls->reader.span_starts_read);
+  const uint64_t committed = read > counted ? read : counted;
+  // Every record of the lane has been read or skipped: the span starts not read were lost to
+  // overwriting (0 in drop mode; a rejected span start would count here too).
+  const uint64_t overwritten_starts = committed > read ? committed - read : 0;
+  stats_.span_starts_overwritten += overwritten_starts;
+  stats_.writer_span_starts_committed += committed;
   tail_known_[i] = 0;
   head_bad_[i] = 0;
   stats_.writer_records_dropped_full += Ld(ls->counters.records_dropped_full);
@@ -300,6 +346,18 @@ void SegmentReader::FreeLane(uint32_t i) {
   stats_.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
   stats_.writer_span_starts_dropped_too_big += Ld(ls->counters.span_starts_dropped_too_big);
   stats_.writer_spans_head_sampled_out += Ld(ls->counters.spans_head_sampled_out);
+  stats_.writer_groups_dropped += Ld(ls->counters.groups_dropped);
+  // Totals since creation, for tools (SegmentHeader::folded).
+  abi::FoldedCounters& f = h_->folded;
+  Add(f.span_starts_committed, committed);
+  Add(f.span_starts_dropped_full, Ld(ls->counters.span_starts_dropped_full));
+  Add(f.span_starts_dropped_too_big, Ld(ls->counters.span_starts_dropped_too_big));
+  Add(f.spans_head_sampled_out, Ld(ls->counters.spans_head_sampled_out));
+  Add(f.span_starts_overwritten, overwritten_starts);
+  Add(f.records_dropped_full, Ld(ls->counters.records_dropped_full));
+  Add(f.records_dropped_too_big, Ld(ls->counters.records_dropped_too_big));
+  Add(f.records_overwritten, Ld(ls->reader.records_overwritten));
+  Add(f.groups_dropped, Ld(ls->counters.groups_dropped));
   // Counters are folded in; zero them so Collect() never counts a freed lane twice.
   ls->counters.span_starts_committed.store(0, std::memory_order_relaxed);
   ls->counters.records_dropped_full.store(0, std::memory_order_relaxed);
@@ -307,6 +365,9 @@ void SegmentReader::FreeLane(uint32_t i) {
   ls->counters.span_starts_dropped_full.store(0, std::memory_order_relaxed);
   ls->counters.span_starts_dropped_too_big.store(0, std::memory_order_relaxed);
   ls->counters.spans_head_sampled_out.store(0, std::memory_order_relaxed);
+  ls->counters.groups_dropped.store(0, std::memory_order_relaxed);
+  ls->reader.span_starts_read.store(0, std::memory_order_relaxed);
+  ls->reader.records_overwritten.store(0, std::memory_order_relaxed);
   hold_passes_[i] = 0;
   free_at_commit_[i] = 0;
   // release: our reads of the lane happen before a new owner's writes (it acquires the state).
@@ -341,11 +402,16 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   const uint32_t slot_untrusted = ls->entry.process_slot;  // checked by LaneOwner
   const uint64_t capacity = seg_->lane_capacity_records();
   const uint64_t mask = capacity - 1;
+  const bool overwrite = seg_->full_policy() == abi::kFullOverwrite;
   const abi::RawRecord* ring = reinterpret_cast<const abi::RawRecord*>(seg_->lane_records(i));
   // acquire: pairs with the writer's release in Commit; records below head are complete.
   uint64_t head = ls->writer.head.load(std::memory_order_acquire);
   uint64_t tail = TrustedTail(i);
-  if (head < tail || head - tail > capacity) {
+  // An overwriting writer can lap the reader, but only after publishing a reserved bound past
+  // every position it wrote (acquired with head above, loaded after it).
+  const bool lapped = head >= tail && head - tail > capacity;
+  if (head < tail || (lapped && (!overwrite || ls->writer.overwrite_reserved.load(
+                                                   std::memory_order_relaxed) < head))) {
     // A head behind the tail (it jumped backwards) or more than a lane ahead cannot come from
     // a writer. Count it once and wait: the owner's next commit publishes its true head again,
     // so nothing is skipped or read twice; a lane whose owner released it or died is freed as
@@ -357,18 +423,63 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
   head_bad_[i] = 0;
   GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
   uint64_t drained = 0;
+  uint64_t starts_read = 0;   // not yet added to ls->reader.span_starts_read
+  uint64_t overwritten = 0;   // not yet added to ls->reader.records_overwritten
+  // Stores the lane's counts and then its tail; called on group boundaries only.
+  auto publish = [&] {
+    Add(ls->reader.span_starts_read, starts_read);
+    Add(ls->reader.records_overwritten, overwritten);
+    stats_.records_overwritten += overwritten;
+    starts_read = overwritten = 0;
+    PublishTail(i, tail);
+  };
+  bool resync = false;  // overwrite: tail may be inside a group whose start was overwritten
+  if (head - tail > capacity) {
+    // Overwrite mode, lapped: everything below head - capacity is gone.
+    overwritten += head - capacity - tail;
+    drained += head - capacity - tail;
+    tail = head - capacity;
+    resync = true;
+  }
   bool refreshed = false;
   while (tail < head) {
     uint64_t n = head - tail < kCopyWindowRecords ? head - tail : kCopyWindowRecords;
-    // Copy out before decoding: the writer may reuse these slots once tail moves.
+    // Copy out before decoding: the writer may reuse these slots once tail moves (or, in
+    // overwrite mode, at any time: checked right below).
     uint64_t first = tail & mask;
     uint64_t part = n < capacity - first ? n : capacity - first;
     memcpy(buf_.data(), ring + first, part * abi::kRecordBytes);
     if (part < n) memcpy(buf_.data() + part, ring, (n - part) * abi::kRecordBytes);
-    bool at_head = tail + n == head;
+    uint64_t skip = 0;  // leading records of the window not to decode
+    if (overwrite) {
+      // acquire fence: pairs with the release fence in the writer's ReserveOverwrite. If the
+      // copy above read any byte the writer stored after publishing a reserved bound R, the
+      // load below returns R or later, and position p was intact iff p + capacity >= R.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      const uint64_t reserved_untrusted = ls->writer.overwrite_reserved.load(std::memory_order_relaxed);
+      if (reserved_untrusted > tail + capacity) {
+        const uint64_t torn = reserved_untrusted - capacity - tail;
+        skip = torn < n ? torn : n;
+        resync = true;
+      }
+      if (resync) {
+        bool found = false;
+        skip = FindGroupBoundary(buf_.data(), skip, n, &found);
+        resync = !found && tail + n != head;  // head is always a group boundary
+      }
+    }
+    if (skip != 0) {
+      overwritten += skip;
+      drained += skip;
+      tail += skip;
+      if (skip == n) continue;  // nothing intact here (or no boundary yet): next window
+    }
+    const abi::RawRecord* recs = buf_.data() + skip;
+    const uint64_t available = n - skip;
+    bool at_head = tail + available == head;
     uint64_t consumed = 0;
-    while (consumed < n) {
-      DecodeResult r = DecodeGroup(buf_.data() + consumed, n - consumed, at_head, &group_);
+    while (consumed < available) {
+      DecodeResult r = DecodeGroup(recs + consumed, available - consumed, at_head, &group_);
       if (r.kind == DecodeResult::kNeedMore) break;
       if (r.kind == DecodeResult::kReject) {
         Count(r.reason, r.records);
@@ -386,7 +497,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
           // (Not when the table is corrupt: the mirror stops there, the entry never comes.)
           if (!p.dead && !p.strings.corrupt() && ++hold_passes_[i] < kMaxHoldPasses) {
             tail += consumed;
-            PublishTail(i, tail);
+            publish();
             return drained + consumed;
           }
           ++stats_.groups_with_unresolved_strings;  // delivered with "?<id>" placeholders
@@ -396,7 +507,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       if (group_.ts > p.last_ticks) p.last_ticks = group_.ts;
       if (group_.type == abi::RecordType::SpanStart) {
         ++stats_.span_starts_read;
-        ++lane_span_starts_read_[i];
+        ++starts_read;
       }
       sink->OnGroup(group_, ctx);
       ++stats_.groups_delivered;
@@ -406,8 +517,10 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     if (consumed == 0) break;  // cannot happen (window >= max group); never spin
     tail += consumed;
     drained += consumed;
-    PublishTail(i, tail);
+    publish();
   }
+  // The last window may have been skipped whole: its end (head) is a group boundary.
+  if (!resync && (starts_read != 0 || overwritten != 0 || tail != tails_[i])) publish();
   return drained;
 }
 
@@ -486,6 +599,11 @@ void SegmentReader::ReclaimDeadProcesses(GroupSink* sink) {
     stats_.writer_span_starts_dropped_no_segment += Ld(ps->span_starts_dropped_no_segment);
     stats_.writer_spans_head_sampled_out += Ld(ps->spans_head_sampled_out_no_lane);
     stats_.writer_strings_dropped += Ld(ps->strings_dropped);
+    abi::FoldedCounters& f = h_->folded;
+    Add(f.span_starts_dropped_no_lane, Ld(ps->span_starts_dropped_no_lane));
+    Add(f.span_starts_dropped_no_segment, Ld(ps->span_starts_dropped_no_segment));
+    Add(f.spans_head_sampled_out, Ld(ps->spans_head_sampled_out_no_lane));
+    Add(f.strings_dropped, Ld(ps->strings_dropped));
     ps->span_starts_dropped_no_lane.store(0, std::memory_order_relaxed);
     ps->span_starts_dropped_no_segment.store(0, std::memory_order_relaxed);
     ps->spans_head_sampled_out_no_lane.store(0, std::memory_order_relaxed);
@@ -528,6 +646,7 @@ DrainStats SegmentReader::Collect() const {
     s.writer_span_starts_dropped_full += Ld(ls->counters.span_starts_dropped_full);
     s.writer_span_starts_dropped_too_big += Ld(ls->counters.span_starts_dropped_too_big);
     s.writer_spans_head_sampled_out += Ld(ls->counters.spans_head_sampled_out);
+    s.writer_groups_dropped += Ld(ls->counters.groups_dropped);
   }
   for (uint32_t p = 0; p < seg_->process_slot_count(); ++p) {
     abi::ProcessSlot* ps = seg_->process_slot(p);

@@ -95,6 +95,12 @@ struct DrainStats {
   uint64_t string_tables_corrupt = 0;   // a process's table held a malformed entry (once each)
   uint64_t string_pool_overflows = 0;   // distinct strings past StringPool::kMaxStrings
   uint64_t span_starts_read = 0;
+  // kFullOverwrite: records this reader skipped because the writer had overwritten them (or
+  // they were the rest of a group whose start was overwritten: see segment.h, "Full lanes").
+  uint64_t records_overwritten = 0;
+  // Span starts lost to overwriting: span_starts_committed - span_starts_read of every lane
+  // this reader freed (a drained lane: exact). Live lanes are not included.
+  uint64_t span_starts_overwritten = 0;
   uint64_t lanes_freed = 0;
   uint64_t processes_reclaimed = 0;
   // Writers' own counters, folded in when a lane is freed or a process reclaimed; Collect()
@@ -108,6 +114,7 @@ struct DrainStats {
   uint64_t writer_span_starts_dropped_no_segment = 0;
   uint64_t writer_spans_head_sampled_out = 0;
   uint64_t writer_strings_dropped = 0;
+  uint64_t writer_groups_dropped = 0;
 };
 
 // One lane's read position, with the identity of the claim it belongs to (a lane freed and
@@ -187,7 +194,6 @@ class SegmentReader {
   StringPool pool_;
   std::vector<ProcessState> procs_;
   std::vector<uint32_t> hold_passes_;   // per lane: passes a group has waited for its strings
-  std::vector<uint64_t> lane_span_starts_read_;  // per lane: span starts read since last freed
   // Per lane: this reader's read position, and whether it has one (from the first pass that
   // sees the lane owned until the lane is freed). The shared copy is only published, never
   // trusted once known: anyone can write it.

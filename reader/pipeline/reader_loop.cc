@@ -22,13 +22,22 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   if (opts.create) {
     internal::SegmentMap::CreateOptions co;
     co.geometry = opts.geometry;
+    co.full_policy = opts.full_policy;
+    co.require_full_policy = opts.full_policy_set;
+    co.group_gid = opts.group_gid;
+    co.mode = opts.group_gid >= 0 ? 0660 : 0600;
+    co.open.allow_foreign_owner = opts.allow_foreign_owner;
     bool created = false;
     seg = internal::SegmentMap::Create(opts.segment, co, &created, &st, error);
   } else {
-    seg = internal::SegmentMap::Open(opts.segment, &st, error);
+    internal::OpenOptions oo;
+    oo.allow_foreign_owner = opts.allow_foreign_owner;
+    seg = internal::SegmentMap::Open(opts.segment, &st, error, oo);
     if (!seg && st == internal::OpenStatus::kMissing)
       *error = "no segment named '" + opts.segment + "'; start the reader with --create to create it";
   }
+  if (!seg && st == internal::OpenStatus::kForeignOwner)
+    *error += "; pass --allow-foreign-owner to read it anyway";
   if (!seg) return nullptr;
   // One reader per segment: the reader lock byte. A dead reader's lock is gone, so its
   // successor takes over.
@@ -452,6 +461,11 @@ std::string ReaderLoop::StatsJson() const {
   add("records_dropped_full", d.writer_records_dropped_full);
   add("records_dropped_too_big", d.writer_records_dropped_too_big);
   add("strings_dropped", d.writer_strings_dropped);
+  add("groups_dropped", d.writer_groups_dropped);
+  add("records_overwritten", d.records_overwritten);
+  add("span_starts_overwritten", d.span_starts_overwritten);
+  s += std::string(",\"full_policy\":\"") +
+       internal::FullPolicyName(drain_->segment().full_policy()) + "\"";
   add("records_orphaned", a.records_orphaned);
   add("groups_with_unresolved_strings", d.groups_with_unresolved_strings);
   add("string_tables_corrupt", d.string_tables_corrupt);

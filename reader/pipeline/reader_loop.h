@@ -45,6 +45,10 @@ struct ReaderOptions {
   std::string segment = "agentring";
   bool create = false;
   abi::Geometry geometry;
+  uint32_t full_policy = abi::kFullDrop;  // --full-policy (a created segment)
+  bool full_policy_set = false;           // given explicitly: an existing segment must match
+  int64_t group_gid = -1;                 // --group: a created segment is 0660 and this group's
+  bool allow_foreign_owner = false;       // --allow-foreign-owner
   std::vector<ExporterSpec> exporters;
   std::string stats_json;
   int64_t exit_when_idle_ms = -1;  // < 0: run until signalled

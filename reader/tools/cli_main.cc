@@ -51,7 +51,7 @@ constexpr const char* kUsage =
     "usage: agentring <command> [options]\n"
     "commands:\n"
     "  tree FILE                 render an OTLP JSON Lines trace file as trees\n"
-    "  stats [--segment NAME] [--json]   live ring statistics\n"
+    "  stats [--segment NAME] [--json] [--allow-foreign-owner]   live ring statistics\n"
     "  loadgen --segment NAME --processes P --threads T --traces N --spans-per-trace K\n"
     "          [--attrs A] [--rate SPANS_PER_S] [--span-us US]\n"
     "  rm NAME                   remove a segment\n"

@@ -1,10 +1,15 @@
 // `agentring stats`: a snapshot of a live segment read straight from shared memory — geometry,
-// reader liveness and heartbeat, the lanes in use with their fill and drop counters, the
-// attached writer processes, drop totals by reason and the reader's lag. Text or one JSON object.
+// owner and mode, full-lane policy, reader liveness and heartbeat, the lanes in use with their
+// fill, drop and overwrite counters, the attached writer processes, totals by reason since the
+// segment was created (live lanes and processes plus what the reader folded into the header
+// when it freed them) and the reader's lag. Text or one JSON object.
 //
 // Everything here is read from memory other processes write: counters are relaxed loads of
 // values that may change while we read, and every index, offset and length taken from the
 // segment is range-checked before use (a hostile or torn value prints as "?", never crashes).
+#include <grp.h>
+#include <sys/stat.h>
+
 #include <boost/json.hpp>
 #include <cinttypes>
 #include <cstdio>
@@ -22,7 +27,8 @@
 namespace agentring::cli {
 namespace {
 
-constexpr const char* kStatsUsage = "usage: agentring stats [--segment NAME] [--json]";
+constexpr const char* kStatsUsage =
+    "usage: agentring stats [--segment NAME] [--json] [--allow-foreign-owner]";
 
 const char* LaneStateName(uint32_t state) {
   if (abi::IsLaneClaiming(state)) return "claiming";
@@ -97,6 +103,7 @@ struct LaneRow {
   uint64_t span_starts_dropped_too_big = 0;
   uint64_t spans_head_sampled_out = 0;
   uint64_t groups_dropped = 0;
+  uint64_t records_overwritten = 0;
 };
 
 struct ProcessRow {
@@ -108,13 +115,29 @@ struct ProcessRow {
   uint64_t strings_used_bytes = 0;
 };
 
+// Span starts that never reached a lane (or were overwritten there), by reason, and the
+// records behind them. Totals since the segment was created.
 struct Dropped {
   uint64_t full = 0;
   uint64_t too_big = 0;
   uint64_t no_lane = 0;
   uint64_t no_segment = 0;
   uint64_t sampled_out = 0;
+  uint64_t overwritten = 0;          // span starts, lanes the reader has freed only
+  uint64_t records_full = 0;
+  uint64_t records_too_big = 0;
+  uint64_t records_overwritten = 0;
 };
+
+std::string GroupName(uint32_t gid) {
+  std::string out = "gid " + std::to_string(gid);
+  group g{};
+  group* found = nullptr;
+  char buf[4096];
+  if (getgrgid_r(gid, &g, buf, sizeof(buf), &found) == 0 && found != nullptr)
+    out += std::string(" (") + found->gr_name + ")";
+  return out;
+}
 
 struct Snapshot {
   std::string segment;
@@ -123,6 +146,10 @@ struct Snapshot {
   uint32_t lane_capacity_records = 0;
   uint32_t process_slots = 0;
   uint64_t total_bytes = 0;
+  const char* full_policy = "";
+  uint32_t owner_uid = 0;
+  uint32_t owner_gid = 0;
+  uint32_t mode = 0;
   uint32_t reader_pid = 0;
   bool reader_alive = false;
   int64_t reader_heartbeat_age_ms = -1;  // -1: no heartbeat yet
@@ -144,6 +171,25 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
   s.lane_kib = static_cast<uint32_t>(uint64_t{seg.lane_capacity_records()} * abi::kRecordBytes / 1024);
   s.process_slots = seg.process_slot_count();
   s.total_bytes = h->total_bytes;
+  s.full_policy = internal::FullPolicyName(seg.full_policy());  // validated at Open
+  struct stat st {};
+  if (fstat(seg.fd(), &st) == 0) {
+    s.owner_uid = st.st_uid;
+    s.owner_gid = st.st_gid;
+    s.mode = st.st_mode & 07777;
+  }
+  // Totals the reader folded in from lanes and processes it freed (relaxed: informational).
+  const abi::FoldedCounters& f = h->folded;
+  auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  s.dropped.full = ld(f.span_starts_dropped_full);
+  s.dropped.too_big = ld(f.span_starts_dropped_too_big);
+  s.dropped.no_lane = ld(f.span_starts_dropped_no_lane);
+  s.dropped.no_segment = ld(f.span_starts_dropped_no_segment);
+  s.dropped.sampled_out = ld(f.spans_head_sampled_out);
+  s.dropped.overwritten = ld(f.span_starts_overwritten);
+  s.dropped.records_full = ld(f.records_dropped_full);
+  s.dropped.records_too_big = ld(f.records_dropped_too_big);
+  s.dropped.records_overwritten = ld(f.records_overwritten);
   // relaxed: informational fields of the reader line.
   s.reader_pid = h->reader_pid.load(std::memory_order_relaxed);
   s.reader_alive = seg.IsByteLocked(abi::kReaderLockByte);
@@ -169,6 +215,10 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     s.dropped.full += w.span_starts_dropped_full.load(std::memory_order_relaxed);
     s.dropped.too_big += w.span_starts_dropped_too_big.load(std::memory_order_relaxed);
     s.dropped.sampled_out += w.spans_head_sampled_out.load(std::memory_order_relaxed);
+    s.dropped.records_full += w.records_dropped_full.load(std::memory_order_relaxed);
+    s.dropped.records_too_big += w.records_dropped_too_big.load(std::memory_order_relaxed);
+    const uint64_t overwritten = slot->reader.records_overwritten.load(std::memory_order_relaxed);
+    s.dropped.records_overwritten += overwritten;
     if (state == abi::kLaneFree && fill == 0) continue;
     LaneRow r;
     r.lane = i;
@@ -188,6 +238,7 @@ Snapshot TakeSnapshot(internal::SegmentMap& seg) {
     r.span_starts_dropped_too_big = w.span_starts_dropped_too_big.load(std::memory_order_relaxed);
     r.spans_head_sampled_out = w.spans_head_sampled_out.load(std::memory_order_relaxed);
     r.groups_dropped = w.groups_dropped.load(std::memory_order_relaxed);
+    r.records_overwritten = overwritten;
     s.lane_table.push_back(r);
   }
 
@@ -219,6 +270,12 @@ void PrintJson(const Snapshot& s) {
   o["lane_capacity_records"] = s.lane_capacity_records;
   o["process_slots"] = s.process_slots;
   o["total_bytes"] = s.total_bytes;
+  o["full_policy"] = s.full_policy;
+  o["owner_uid"] = s.owner_uid;
+  o["owner_gid"] = s.owner_gid;
+  char mode[8];
+  snprintf(mode, sizeof(mode), "%04o", s.mode);
+  o["mode"] = mode;
   o["lanes_in_use"] = s.lane_table.size();
   boost::json::array lanes;
   for (const LaneRow& r : s.lane_table) {
@@ -240,6 +297,7 @@ void PrintJson(const Snapshot& s) {
     l["span_starts_dropped_too_big"] = r.span_starts_dropped_too_big;
     l["spans_head_sampled_out"] = r.spans_head_sampled_out;
     l["groups_dropped"] = r.groups_dropped;
+    l["records_overwritten"] = r.records_overwritten;
     lanes.push_back(std::move(l));
   }
   o["lane_table"] = std::move(lanes);
@@ -265,7 +323,11 @@ void PrintJson(const Snapshot& s) {
                   {"too_big", s.dropped.too_big},
                   {"no_lane", s.dropped.no_lane},
                   {"no_segment", s.dropped.no_segment},
-                  {"sampled_out", s.dropped.sampled_out}};
+                  {"sampled_out", s.dropped.sampled_out},
+                  {"overwritten", s.dropped.overwritten}};
+  o["records_dropped"] = {{"full", s.dropped.records_full},
+                          {"too_big", s.dropped.records_too_big},
+                          {"overwritten", s.dropped.records_overwritten}};
   o["reader_pid"] = s.reader_pid;
   o["reader_alive"] = s.reader_alive;
   if (s.reader_heartbeat_age_ms >= 0) {
@@ -279,9 +341,11 @@ void PrintJson(const Snapshot& s) {
 }
 
 void PrintText(const Snapshot& s) {
-  printf("segment '%s': %u lanes x %u KiB, %u process slots, %.1f MiB\n",
+  printf("segment '%s': %u lanes x %u KiB, %u process slots, %.1f MiB, full lanes: %s\n",
          Printable(s.segment).c_str(), s.lanes, s.lane_kib, s.process_slots,
-         static_cast<double>(s.total_bytes) / (1024.0 * 1024.0));
+         static_cast<double>(s.total_bytes) / (1024.0 * 1024.0), s.full_policy);
+  printf("owner: %s, group %s, mode %04o\n", internal::DescribeUid(s.owner_uid).c_str(),
+         GroupName(s.owner_gid).c_str(), s.mode);
   std::string heartbeat = s.reader_heartbeat_age_ms < 0
                               ? "none"
                               : std::to_string(s.reader_heartbeat_age_ms) + " ms ago";
@@ -290,15 +354,16 @@ void PrintText(const Snapshot& s) {
          heartbeat.c_str(), s.reader_passes);
   printf("lanes in use: %zu of %u\n", s.lane_table.size(), s.lanes);
   if (!s.lane_table.empty()) {
-    printf("  %5s  %-8s  %8s  %8s  %10s  %6s  %10s  %9s  %9s  %9s\n", "lane", "state", "pid",
-           "tid", "fill", "fill%", "committed", "drop_full", "drop_big", "groups_dr");
+    printf("  %5s  %-8s  %8s  %8s  %10s  %6s  %10s  %9s  %9s  %9s  %10s\n", "lane", "state",
+           "pid", "tid", "fill", "fill%", "committed", "drop_full", "drop_big", "groups_dr",
+           "overwr_rec");
     for (const LaneRow& r : s.lane_table) {
       std::string pid = r.pid >= 0 ? std::to_string(r.pid) : "?";
       printf("  %5u  %-8s  %8s  %8d  %10" PRIu64 "  %5.1f%%  %10" PRIu64 "  %9" PRIu64
-             "  %9" PRIu64 "  %9" PRIu64 "\n",
+             "  %9" PRIu64 "  %9" PRIu64 "  %10" PRIu64 "\n",
              r.lane, r.state, pid.c_str(), r.tid, r.fill_records, r.fill_percent,
              r.span_starts_committed, r.span_starts_dropped_full, r.span_starts_dropped_too_big,
-             r.groups_dropped);
+             r.groups_dropped, r.records_overwritten);
     }
   }
   printf("processes: %zu of %u slots (%" PRIu64 " attached since creation, %" PRIu64
@@ -312,9 +377,11 @@ void PrintText(const Snapshot& s) {
     }
   }
   printf("dropped span starts: full %" PRIu64 ", too_big %" PRIu64 ", no_lane %" PRIu64
-         ", no_segment %" PRIu64 ", sampled_out %" PRIu64 "\n",
+         ", no_segment %" PRIu64 ", sampled_out %" PRIu64 ", overwritten %" PRIu64 "\n",
          s.dropped.full, s.dropped.too_big, s.dropped.no_lane, s.dropped.no_segment,
-         s.dropped.sampled_out);
+         s.dropped.sampled_out, s.dropped.overwritten);
+  printf("dropped records: full %" PRIu64 ", too_big %" PRIu64 ", overwritten %" PRIu64 "\n",
+         s.dropped.records_full, s.dropped.records_too_big, s.dropped.records_overwritten);
   printf("reader lag: %" PRIu64 " records\n", s.reader_lag_records);
 }
 
@@ -324,6 +391,7 @@ int Stats(const Args& args) {
   std::string segment = "agentring";
   if (const char* env = getenv("AGENTRING_SEGMENT"); env != nullptr && *env != '\0') segment = env;
   bool json = false;
+  internal::OpenOptions open_options;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--segment" && i + 1 < args.size()) {
@@ -332,6 +400,8 @@ int Stats(const Args& args) {
       segment = a.substr(strlen("--segment="));
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--allow-foreign-owner") {
+      open_options.allow_foreign_owner = true;
     } else if (a == "-h" || a == "--help") {
       printf("%s\n", kStatsUsage);
       return 0;
@@ -347,15 +417,18 @@ int Stats(const Args& args) {
   }
   internal::OpenStatus status;
   std::string error;
-  std::unique_ptr<internal::SegmentMap> seg = internal::SegmentMap::Open(segment, &status, &error);
+  std::unique_ptr<internal::SegmentMap> seg = internal::SegmentMap::Open(segment, &status, &error, open_options);
   if (!seg) {
     if (status == internal::OpenStatus::kMissing) {
       fprintf(stderr,
               "agentring stats: no segment named '%s' (is the reader running with --create?)\n",
               segment.c_str());
     } else {
-      fprintf(stderr, "agentring stats: cannot open segment '%s': %s\n", segment.c_str(),
-              error.c_str());
+      fprintf(stderr, "agentring stats: cannot open segment '%s': %s%s\n", segment.c_str(),
+              error.c_str(),
+              status == internal::OpenStatus::kForeignOwner
+                  ? "; pass --allow-foreign-owner to read it anyway"
+                  : "");
     }
     return 1;
   }

@@ -1,12 +1,14 @@
 // agentring-reader: the sidecar. Drains a segment, assembles traces, exports them.
 //
 //   agentring-reader --segment NAME [--create] [--lanes N] [--lane-kib K]
-//                    --exporter tree|jsonl|chrome [--out FILE [--out-max-bytes N]
+//                    [--full-policy drop|overwrite] [--group NAME] [--allow-foreign-owner]
+//                    --exporter tree|jsonl|chrome|otlp [--out FILE [--out-max-bytes N]
 //                    [--out-max-files K]] … [--stats-json FILE]
 //                    [--exit-when-idle-ms MS] [--shutdown-timeout-ms MS]
 //
 // Exit status: 0 after a clean shutdown (SIGTERM, SIGINT, idle), 1 on a fatal error (missing or
 // incompatible segment, another reader, unwritable output), 2 on a usage error.
+#include <grp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -34,7 +36,8 @@ void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
 
 constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
-    "[--process-slots N] --exporter tree|jsonl|chrome [--out FILE] [--out-max-bytes N[K|M|G]] "
+    "[--process-slots N] [--full-policy drop|overwrite] [--group NAME] [--allow-foreign-owner] "
+    "--exporter tree|jsonl|chrome [--out FILE] [--out-max-bytes N[K|M|G]] "
     "[--out-max-files K] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
     "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--state-dir DIR] "
@@ -72,10 +75,13 @@ int main(int argc, char** argv) {
       ("help,h", "show this help")
       ("config", po::value<std::string>(), "YAML config file: every flag, exporters, pricing, redaction, and a tail_sampling: block in the OpenTelemetry Collector's schema (docs/CONFIG.md); command-line flags override it")
       ("segment", po::value<std::string>(), "segment name (default $AGENTRING_SEGMENT or agentring)")
-      ("create", "create the segment if it does not exist (mode 0600)")
+      ("create", "create the segment if it does not exist (mode 0600, or 0660 with --group)")
       ("lanes", po::value<uint32_t>(), "lanes in a created segment (default 64)")
       ("lane-kib", po::value<uint32_t>(), "KiB per lane, a power of two >= 4 (default 1024)")
       ("process-slots", po::value<uint32_t>(), "writer processes a created segment admits at once (default 64)")
+      ("full-policy", po::value<std::string>(), "a created segment's full lanes: drop (default: drop the newest group, count it) or overwrite (flight recorder: the oldest records go, counted)")
+      ("group", po::value<std::string>(), "share a created segment with this group (mode 0660 instead of 0600)")
+      ("allow-foreign-owner", "read a segment that belongs to another user")
       ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl | chrome (repeatable)")
       ("out", po::value<std::vector<std::string>>()->composing(), "output of the exporter before it ('-' = stdout)")
       ("out-max-bytes", po::value<std::vector<std::string>>()->composing(), "jsonl: rotate the --out file before it exceeds N bytes (K/M/G suffixes)")
@@ -141,6 +147,24 @@ int main(int argc, char** argv) {
   }
   if (vm.count("process-slots")) o.geometry.process_slot_count = vm["process-slots"].as<uint32_t>();
   if (const char* bad = o.geometry.Validate()) return UsageError(bad);
+  if (vm.count("full-policy")) {
+    if (!o.create) return UsageError("--full-policy applies to a segment made with --create");
+    const std::string& name = vm["full-policy"].as<std::string>();
+    if (!agentring::internal::ParseFullPolicy(name, &o.full_policy))
+      return UsageError("unknown --full-policy '" + name + "' (expected drop or overwrite)");
+    o.full_policy_set = true;
+  }
+  if (vm.count("group")) {
+    if (!o.create) return UsageError("--group applies to a segment made with --create");
+    const std::string& name = vm["group"].as<std::string>();
+    group g{};
+    group* found = nullptr;
+    char buf[4096];
+    if (getgrnam_r(name.c_str(), &g, buf, sizeof(buf), &found) != 0 || found == nullptr)
+      return UsageError("unknown group '" + name + "' (--group takes a group name from /etc/group)");
+    o.group_gid = found->gr_gid;
+  }
+  o.allow_foreign_owner = vm.count("allow-foreign-owner") != 0;
 
   // --out binds to the --exporter before it: walk the options in command-line order.
   for (const po::option& opt : parsed.options) {

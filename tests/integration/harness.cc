@@ -31,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kScrubbed[] = {
     "AGENTRING_SEGMENT",       "AGENTRING_DISABLED",      "AGENTRING_MAX_ATTR_BYTES",
     "TRACEPARENT",             "OTEL_TRACES_SAMPLER",     "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_SERVICE_NAME",       "OTEL_RESOURCE_ATTRIBUTES"};
+    "OTEL_SERVICE_NAME",       "OTEL_RESOURCE_ATTRIBUTES", "AGENTRING_ALLOW_FOREIGN_OWNER"};
 
 bool IsScrubbed(std::string_view kv) {
   for (const char* name : kScrubbed) {

@@ -11,11 +11,12 @@
 //                       |   line 1  clock calibration              |  liveness, segment counters
 //                       |   line 2  reader-owned                   |
 //                       |   line 3  segment counters (writers)     |
+//                       |   lines 4-5 folded totals (reader)       |
 //   lane_table_offset   +------------------------------------------+
 //                       | LaneSlot[lane_count]     256 B each      |  per lane: ownership line,
 //                       |   line 0  LaneEntry  (claim, owner)      |  writer line (head alone),
-//                       |   line 1  LaneWriter (head)              |  reader line (tail), counters
-//                       |   line 2  LaneReader (tail)              |
+//                       |   line 1  LaneWriter (head, overwrite)   |  reader line (tail), counters
+//                       |   line 2  LaneReader (tail, counts)      |
 //                       |   line 3  LaneCounters (writer's drops)  |
 //   process_table_off   +------------------------------------------+
 //                       | ProcessSlot[process_slot_count] 128 B    |  one per attached process
@@ -30,6 +31,24 @@
 // Positions (LaneWriter::head, LaneReader::tail) are 64-bit monotonic record counters; the
 // record at position p lives at index p & (capacity - 1). The writer owns [tail, tail+capacity),
 // the reader owns [tail, head). A record group becomes visible all at once when head moves past it.
+//
+// Full lanes (SegmentHeader::full_policy, fixed when the segment is created):
+//   kFullDrop       the writer never writes at or past tail + capacity: a group that does not fit
+//                   is dropped and counted (LaneCounters::*_dropped_full).
+//   kFullOverwrite  flight recorder: the writer may run past tail + capacity, overwriting the
+//                   oldest records. Before it writes any position at or past the last tail it
+//                   read + capacity, it publishes LaneWriter::overwrite_reserved = R (every
+//                   position it will write until it publishes again is < R) and issues a
+//                   release fence; only then does it store records. The reader copies records
+//                   out, issues an acquire fence, then loads overwrite_reserved: a copied record
+//                   at position p is intact iff p + capacity >= R (its slot is rewritten only by
+//                   position p + capacity). This is a seqlock whose sequence number is R
+//                   (Boehm, "Can seqlocks get along with programming language memory models?",
+//                   2012: the fence pairing). Records below R - capacity are skipped and counted
+//                   as overwritten; the reader then resynchronises on a group boundary (a record
+//                   after one whose group_remaining is 0, or a record of a type that only ever
+//                   starts a group) and counts the records it skipped to get there as
+//                   overwritten too. It stores tail only on group boundaries.
 //
 // State machines (every state word is a std::atomic<uint32_t>; all-zero bytes are FREE/empty):
 //
@@ -61,7 +80,9 @@ namespace agentring::abi {
 
 inline constexpr uint64_t kMagic = 0x3176474e52414741ull;  // "AGARNGv1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;                   // layout-breaking changes
-inline constexpr uint16_t kAbiMinor = 0;                   // appended fields / flags only
+inline constexpr uint16_t kAbiMinor = 1;                   // appended fields / flags only
+                                                           // 1.1: overwrite policy, folded totals,
+                                                           //      reader lane counters
 inline constexpr uint32_t kCacheLine = 64;                 // an ABI constant, not the host's
 inline constexpr uint32_t kRecordBytes = 64;
 inline constexpr uint32_t kHeaderBytes = 4096;
@@ -91,13 +112,37 @@ enum ClockSource : uint32_t {
 // SegmentHeader::full_policy: what a writer does when its lane has no room for a group.
 enum FullPolicy : uint32_t {
   kFullDrop = 0,       // drop the newest group, count it (default)
-  kFullOverwrite = 1,  // flight recorder: reserved for the crash-safety work
+  kFullOverwrite = 1,  // flight recorder: overwrite the oldest records (ABI 1.1; see above)
 };
+inline constexpr uint32_t kFullPolicyMax = kFullOverwrite;  // an attacher refuses larger values
 
 // Feature flags (SegmentHeader::feature_flags); a reader ignores bits it does not know.
 inline constexpr uint32_t kFeatureNone = 0;
+// ABI 1.1: the reader folds freed lanes' and reclaimed processes' counters into
+// SegmentHeader::folded (so tools can show totals since creation).
+inline constexpr uint32_t kFeatureFoldedTotals = 1u << 0;
 
 // ---- Segment header --------------------------------------------------------------------------
+
+// Counters the reader folds in (see SegmentHeader::folded); the names match LaneCounters,
+// LaneReader and ProcessSlot.
+struct alignas(kCacheLine) FoldedCounters {
+  // line 0: span starts
+  std::atomic<uint64_t> span_starts_committed;
+  std::atomic<uint64_t> span_starts_dropped_full;
+  std::atomic<uint64_t> span_starts_dropped_too_big;
+  std::atomic<uint64_t> span_starts_dropped_no_lane;
+  std::atomic<uint64_t> span_starts_dropped_no_segment;
+  std::atomic<uint64_t> spans_head_sampled_out;
+  std::atomic<uint64_t> span_starts_overwritten;  // committed - read, per freed lane
+  std::atomic<uint64_t> strings_dropped;
+  // line 1: records
+  std::atomic<uint64_t> records_dropped_full;
+  std::atomic<uint64_t> records_dropped_too_big;
+  std::atomic<uint64_t> records_overwritten;
+  std::atomic<uint64_t> groups_dropped;
+  uint64_t reserved[4];
+};
 
 struct alignas(kCacheLine) SegmentHeader {
   // lines 0-1: identity, geometry and clock. Written once by the creating reader before it
@@ -141,7 +186,13 @@ struct alignas(kCacheLine) SegmentHeader {
   std::atomic<uint64_t> processes_attached;
   uint64_t reserved5[6];
 
-  uint8_t padding[kHeaderBytes - 4 * kCacheLine];
+  // lines 4-5 (ABI 1.1): totals folded in by the reader from lanes it freed and processes it
+  // reclaimed (whose own counters it then zeroes). Written only by the reader that holds
+  // kReaderLockByte (relaxed load/store pairs: one writer), read relaxed by tools; a tool adds
+  // the live lanes' and processes' counters to get totals since the segment was created.
+  FoldedCounters folded;
+
+  uint8_t padding[kHeaderBytes - 6 * kCacheLine];
 };
 
 // ---- Lane table ------------------------------------------------------------------------------
@@ -162,7 +213,7 @@ constexpr uint32_t LaneClaimer(uint32_t state) { return (state >> 8) - 1; }  // 
 struct alignas(kCacheLine) LaneEntry {
   std::atomic<uint32_t> state;         // LaneState. release (writer, kOwned/kReleased): publishes
                                        // the owner fields and every record below head; pairs with
-                                       // the acquire in LaneDrainer::Poll.
+                                       // the acquire in SegmentReader::DrainLane.
   uint32_t process_slot;               // owner's ProcessSlot index
   uint32_t process_generation;         // owner's ProcessSlot::generation at claim time
   int32_t owner_tid;                   // informational (stats)
@@ -176,8 +227,14 @@ struct alignas(kCacheLine) LaneEntry {
 // (the reader polls it; nothing else the writer stores per span may share that line).
 struct alignas(kCacheLine) LaneWriter {
   std::atomic<uint64_t> head;          // release: publishes records [tail, head); pairs with the
-                                       // acquire in LaneDrainer::Poll
-  uint64_t reserved[7];
+                                       // acquire in SegmentReader::DrainLane
+  // kFullOverwrite only (ABI 1.1): every position the writer has written or is writing is below
+  // this. Written by the owning writer off the fast path (once per capacity/16 records at
+  // most), reset to tail at claim. relaxed store followed by a release fence, before the
+  // records it covers are stored; pairs with the acquire fence the reader issues after copying
+  // records and before loading this (see "Full lanes" above).
+  std::atomic<uint64_t> overwrite_reserved;
+  uint64_t reserved[6];
 };
 
 // Line 3: the owning writer's counters: plain relaxed load/store pairs (single writer), read
@@ -196,8 +253,14 @@ struct alignas(kCacheLine) LaneCounters {
 // Line 2: written only by the reader.
 struct alignas(kCacheLine) LaneReader {
   std::atomic<uint64_t> tail;          // release: frees [old tail, tail) for the writer; pairs
-                                       // with the acquire in the writer's Lane::Reserve
-  uint64_t reserved[7];
+                                       // with the acquire in the writer's Reserve
+  // ABI 1.1: the reader's own counts for this lane since it was claimed, stored (relaxed) just
+  // before the tail they go with and zeroed by the reader when it frees the lane, so that a
+  // restarted reader and `agentring stats` see them. span_starts_committed - span_starts_read
+  // of a drained lane is the number of span starts lost to overwriting.
+  std::atomic<uint64_t> span_starts_read;
+  std::atomic<uint64_t> records_overwritten;  // skipped: overwritten, or cut off by a resync
+  uint64_t reserved[5];
 };
 
 struct alignas(kCacheLine) LaneSlot {
@@ -258,6 +321,9 @@ static_assert(offsetof(SegmentHeader, ticks_per_second) == 112);
 static_assert(offsetof(SegmentHeader, creator_uid) == 128 - 8);
 static_assert(offsetof(SegmentHeader, reader_pid) == 2 * kCacheLine);
 static_assert(offsetof(SegmentHeader, processes_refused_no_slot) == 3 * kCacheLine);
+static_assert(offsetof(SegmentHeader, folded) == 4 * kCacheLine);
+static_assert(sizeof(FoldedCounters) == 2 * kCacheLine);
+static_assert(offsetof(FoldedCounters, records_dropped_full) == kCacheLine);
 static_assert(sizeof(LaneEntry) == kCacheLine && sizeof(LaneWriter) == kCacheLine &&
               sizeof(LaneReader) == kCacheLine && sizeof(LaneCounters) == kCacheLine);
 static_assert(sizeof(LaneSlot) == kLaneSlotBytes && alignof(LaneSlot) == kCacheLine);
@@ -266,10 +332,14 @@ static_assert(offsetof(LaneSlot, reader) == 2 * kCacheLine);  // different cache
 static_assert(offsetof(LaneEntry, process_slot) == 4 && offsetof(LaneEntry, claimed_unix_ns) == 24);
 static_assert(offsetof(LaneSlot, counters) == 3 * kCacheLine);
 static_assert(offsetof(LaneWriter, head) == 0 && offsetof(LaneCounters, groups_dropped) == 48);
+static_assert(offsetof(LaneWriter, overwrite_reserved) == 8);
+static_assert(offsetof(LaneReader, span_starts_read) == 8 &&
+              offsetof(LaneReader, records_overwritten) == 16);
 static_assert(sizeof(ProcessSlot) == kProcessSlotBytes);
 static_assert(offsetof(ProcessSlot, strings_used_bytes) == 24);
 static_assert(offsetof(ProcessSlot, span_starts_dropped_no_lane) == kCacheLine);
 static_assert(std::is_standard_layout_v<SegmentHeader> && std::is_standard_layout_v<LaneSlot> &&
+              std::is_standard_layout_v<FoldedCounters> &&
               std::is_standard_layout_v<ProcessSlot>);
 
 // ---- Geometry --------------------------------------------------------------------------------

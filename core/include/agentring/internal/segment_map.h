@@ -26,21 +26,36 @@ enum class OpenStatus {
   kOk,
   kMissing,        // no such segment
   kIncompatible,   // another ABI or geometry; message says which
-  kForeignOwner,   // owned by another user
+  kForeignOwner,   // owned by another user (and OpenOptions::allow_foreign_owner not set)
   kBusy,           // (Create) an incompatible segment still mapped by a live process
   kError,          // a system call failed; message says which
 };
 
+struct OpenOptions {
+  // A segment whose shm file belongs to another user is refused (kForeignOwner) unless this is
+  // set: its owner could read every trace written into it, or feed the reader hostile bytes.
+  bool allow_foreign_owner = false;
+};
+
+// "uid 65534 (nobody)": a uid with its user name when the system knows one.
+std::string DescribeUid(uint32_t uid);
+
 class SegmentMap {
  public:
-  // Opens and maps an existing segment read-write and checks its header. Thread-compatible.
+  // Opens and maps an existing segment read-write and checks its owner and header.
+  // Thread-compatible.
   static std::unique_ptr<SegmentMap> Open(std::string_view segment, OpenStatus* status,
-                                          std::string* error);
+                                          std::string* error, const OpenOptions& opts = {});
   struct CreateOptions {
     abi::Geometry geometry;
     uint32_t full_policy = abi::kFullDrop;
     uint32_t mode = 0600;
+    int64_t group_gid = -1;            // >= 0: chown the shm file to this group (mode 0660)
     bool replace_incompatible = true;  // only when no live process maps it
+    // When attaching to an existing compatible segment: refuse (kIncompatible) if its full
+    // policy is not `full_policy` (set when the policy was asked for explicitly).
+    bool require_full_policy = false;
+    OpenOptions open;                  // for attaching to an existing segment
   };
   // Creates a segment (or attaches to a compatible existing one). Reserves its bytes with
   // posix_fallocate so a full tmpfs is an error here, never a SIGBUS later; calibrates the clock;
@@ -64,6 +79,7 @@ class SegmentMap {
   uint32_t lane_capacity_records() const { return geometry_.lane_capacity_records; }
   uint32_t process_slot_count() const { return geometry_.process_slot_count; }
   uint32_t string_block_bytes() const { return geometry_.string_block_bytes; }
+  uint32_t full_policy() const { return full_policy_; }  // abi::FullPolicy, validated
 
   abi::LaneSlot* lane_slot(uint32_t i) const {
     return reinterpret_cast<abi::LaneSlot*>(base_ + layout_.lane_table_offset) + i;
@@ -97,11 +113,16 @@ class SegmentMap {
   abi::SegmentHeader* header_ = nullptr;
   abi::Geometry geometry_{};
   abi::Layout layout_{};
+  uint32_t full_policy_ = abi::kFullDrop;
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   int fd_ = -1;
   std::string name_;
 };
+
+// "drop" / "overwrite" (nullptr for an unknown value), and the reverse (false if unknown).
+const char* FullPolicyName(uint32_t policy);
+bool ParseFullPolicy(std::string_view name, uint32_t* policy);
 
 // Wall clock and the writer's clock.
 uint64_t NowUnixNs();

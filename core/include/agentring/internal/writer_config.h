@@ -15,6 +15,10 @@ struct WriterConfig {
   // "…[N bytes elided]…" marker.
   uint32_t max_string_bytes = 16 * 1024;
 
+  // AGENTRING_ALLOW_FOREIGN_OWNER=1: attach to a segment whose shm file belongs to another user
+  // (refused by default: that user could read every trace written into it).
+  bool allow_foreign_owner = false;
+
   // The largest value that still fits one record group.
   static constexpr uint32_t kMaxStringBytesLimit =
       abi::kInlineStringBytes + (abi::kMaxGroupRecords - 2) * abi::kContPayloadBytes;
