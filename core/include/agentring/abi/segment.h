@@ -61,7 +61,8 @@ namespace agentring::abi {
 
 inline constexpr uint64_t kMagic = 0x3176474e52414741ull;  // "AGARNGv1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;                   // layout-breaking changes
-inline constexpr uint16_t kAbiMinor = 0;                   // appended fields / flags only
+inline constexpr uint16_t kAbiMinor = 1;                   // appended fields / flags only
+                                                           // 1: SpanEndRecord.groups_dropped
 inline constexpr uint32_t kCacheLine = 64;                 // an ABI constant, not the host's
 inline constexpr uint32_t kRecordBytes = 64;
 inline constexpr uint32_t kHeaderBytes = 4096;
