@@ -59,8 +59,10 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   if (!loop->redactor_) return nullptr;
   loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
   ReaderLoop* self = loop.get();
+  AssemblerOptions ao = opts.assembler;
+  if (loop->drain_->resumed()) ao.resumed_after_unix_ns = internal::NowUnixNs();
   loop->assembler_ = std::make_unique<TraceAssembler>(
-      opts.assembler, [self](TraceBatch&& b) { self->Enqueue(std::move(b)); });
+      ao, [self](TraceBatch&& b) { self->Enqueue(std::move(b)); });
   loop->export_thread_ = std::thread([self] { self->ExportThread(); });
   return loop;
 }
@@ -220,6 +222,13 @@ std::string ReaderLoop::StatsJson() const {
   add("string_tables_corrupt", d.string_tables_corrupt);
   add("string_pool_overflows", d.string_pool_overflows);
   add("duplicate_span_ids", a.duplicate_span_ids);
+  add("spans_synthesized", a.spans_synthesized);
+  add("starts_after_placeholder", a.starts_after_placeholder);
+  add("parents_unjudged", a.parents_unjudged);
+  add("trace_parts_dropped_records", a.parts_dropped_records);
+  add("trace_parts_possible_loss", a.parts_possible_loss);
+  add("span_starts_read", d.span_starts_read);
+  add("spans_rejected", d.spans_rejected);
   add("export_failures", export_failures_.load());
   add("export_queue_high_water_spans", queue_high_water_spans_.load());
   add("spans_lost_shutdown_timeout", spans_lost_shutdown_timeout_);
@@ -239,6 +248,13 @@ std::string ReaderLoop::StatsJson() const {
     s += "\"";
     s += RejectReasonName(static_cast<RejectReason>(i));
     s += "\":" + std::to_string(d.rejected_by_reason[i]);
+  }
+  s += "},\"spans_rejected_by_reason\":{";
+  for (size_t i = 0; i < d.spans_rejected_by_reason.size(); ++i) {
+    if (i) s += ",";
+    s += "\"";
+    s += RejectReasonName(static_cast<RejectReason>(i));
+    s += "\":" + std::to_string(d.spans_rejected_by_reason[i]);
   }
   s += "}}";
   return s;
