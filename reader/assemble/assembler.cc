@@ -317,7 +317,8 @@ TraceAssembler::ParentIs TraceAssembler::FindParent(const Trace& t, const SpanRe
     return ParentIs::kUnjudged;  // the earlier reader may have exported the parent
   // A parent starts before its child: a full pass begun after the child was read has drained
   // every lane past it, unless a lane was held for a string entry (bounded by the wait).
-  if (!final && (pass_ <= ref.arrival_pass || now_mono_ns - ref.arrival_mono_ns < opts_.parent_wait_ns))
+  if (!final &&
+      (pass_ <= ref.arrival_pass || now_mono_ns < ref.arrival_mono_ns + opts_.parent_wait_ns))
     return ParentIs::kWaiting;
   return ParentIs::kMissing;
 }
@@ -505,7 +506,7 @@ void TraceAssembler::EndPass(uint64_t pass, uint64_t now_mono_ns) {
       // No root arrived (its start was dropped), nothing is open and nothing happened for a
       // decision wait: nothing will end it.
       bool rootless = !t->root_ended && t->open == 0 &&
-                      now_mono_ns - t->last_change_mono_ns >= opts_.decision_wait_ns;
+                      now_mono_ns >= t->last_change_mono_ns + opts_.decision_wait_ns;
       if (complete || waited || too_old || rootless) Emit(t, false, now_mono_ns);
     } else if (t->ended_unsent > 0) {
       Emit(t, false, now_mono_ns);  // a late part
