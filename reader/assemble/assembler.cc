@@ -413,6 +413,7 @@ void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
     ++stats_.spans_synthesized;
     batch.spans.push_back(std::move(p));
   }
+  batch.placeholders = static_cast<uint32_t>(missing.size());
   if (!missing.empty()) {
     std::vector<uint64_t> ids;
     for (const Missing& m : missing) ids.push_back(m.id);

@@ -90,6 +90,9 @@ struct TraceBatch {
   TraceId trace_id;
   std::vector<std::unique_ptr<SpanData>> spans;
   bool late = false;  // these spans arrived after the trace was already exported
+  // Placeholders among `spans` (agentring.placeholder=true): synthesized for parents whose
+  // start never arrived, not committed spans, so span accounting leaves them out.
+  uint32_t placeholders = 0;
 };
 
 // "agent.kind" values for agentring::Kind, "custom" when out of range.

@@ -100,7 +100,7 @@ void ReaderLoop::ExportThread() {
     for (auto& e : exporters_) {
       if (!e->Export(b)) export_failures_.fetch_add(1, std::memory_order_relaxed);
     }
-    spans_exported_.fetch_add(n, std::memory_order_relaxed);
+    spans_exported_.fetch_add(n - b.placeholders, std::memory_order_relaxed);  // committed only
     if (!b.late) traces_exported_.fetch_add(1, std::memory_order_relaxed);
     b = TraceBatch();  // free the spans outside the lock
     lock.lock();

@@ -132,6 +132,7 @@ TEST_F(AssemblerLossTest, ParentNeverCommittedGetsAPlaceholderCoveringItsChildre
   ASSERT_EQ(batches_.size(), 1u);
   EXPECT_FALSE(batches_[0].late);
   ASSERT_EQ(batches_[0].spans.size(), 4u);
+  EXPECT_EQ(batches_[0].placeholders, 1u);
   const SpanData* p = Find(2);
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(IsPlaceholder(*p));
@@ -170,6 +171,7 @@ TEST_F(AssemblerLossTest, ParentArrivingWithinTheWaitIsNotSynthesized) {
   Pass(3, 1.0);
   ASSERT_EQ(batches_.size(), 1u);
   EXPECT_EQ(batches_[0].spans.size(), 3u);
+  EXPECT_EQ(batches_[0].placeholders, 0u);
   EXPECT_FALSE(IsPlaceholder(*Find(2)));
   EXPECT_EQ(DroppedRecords(*Find(1)), -1);
   EXPECT_FALSE(PossibleLoss(*Find(1)));
