@@ -16,9 +16,10 @@
 // the part that carries the span also carries a synthesized placeholder with the parent's span
 // id: name "(missing span)", `agentring.placeholder=true`, status error, from the earliest start
 // to the latest end of the children it goes out with, the process of its first child, and as
-// parent the trace's root (the first span with no parent, else the first local root under a
-// remote parent; none when no root arrived, so the placeholder is the root). The true parent of
-// the missing span is unknown; "under the root" is all the reader can say. A parent counts as
+// parent the trace's root (its first span with no parent). The true parent of the missing span
+// is unknown; "under the root" is all the reader can say. When no such root is here (the root's
+// start was dropped too, or the trace came in through TRACEPARENT) the placeholder has no parent:
+// parenting it to a span that may itself descend from it could close a cycle. A parent counts as
 // never committed, not "not arrived yet", once a full pass that began after the child was read
 // has found nothing and `parent_wait_ns` has passed since (a parent starts before its child, so
 // it is in a lane by then; the wait covers a lane held for a string entry). Until then the child
@@ -50,7 +51,9 @@
 // duplicate id (duplicate_span_ids), counted as arriving after its placeholder went out
 // (starts_after_placeholder: exporting it would repeat a span id), or still held (open_spans).
 // Placeholders are counted in spans_synthesized, never in spans_emitted, but they are spans of
-// the batches handed on.
+// the batches handed on (TraceBatch::placeholders says how many).
+//
+// Thread safety: none; the pipeline thread makes every call.
 #ifndef AGENTRING_READER_ASSEMBLE_ASSEMBLER_H_
 #define AGENTRING_READER_ASSEMBLE_ASSEMBLER_H_
 
