@@ -625,6 +625,13 @@ inline void Commit(ThreadState& t, uint64_t n) {
     Bump(too_big ? t.counters->span_starts_dropped_too_big : t.counters->span_starts_dropped_full);
 }
 
+// A group of a recording span was dropped: count it on the span too (its end record carries
+// the count to the reader). Slow path only; saturates instead of wrapping.
+[[gnu::noinline]] void CountSpanDrop(ThreadState& t, uint64_t n, uint16_t* span_groups_dropped) {
+  CountDrop(t, n, false);
+  if (*span_groups_dropped != UINT16_MAX) ++*span_groups_dropped;
+}
+
 // ---- strings in records ----------------------------------------------------------------------
 
 // A string value as written: up to three pieces (head, elision marker, tail) after clipping.
@@ -987,7 +994,7 @@ inline void CountSampledOut(ThreadState& t) {
 
 Span::Span(Span&& o) noexcept
     : ctx_(o.ctx_), prev_(o.prev_), owner_(o.owner_), state_(o.state_), status_(o.status_),
-      fork_epoch_(o.fork_epoch_) {
+      groups_dropped_(o.groups_dropped_), fork_epoch_(o.fork_epoch_) {
   o.state_ = kEnded;
   o.owner_ = nullptr;
 }
@@ -1168,7 +1175,7 @@ void Span::Set(Attrs attrs) noexcept {
   uint32_t cap = Cap();
   uint64_t n = AttrsRecords(attrs, cap);
   if (!Reserve(t, n) || n > abi::kMaxGroupRecords) {
-    CountDrop(t, n, false);
+    CountSpanDrop(t, n, &groups_dropped_);
     return;
   }
   WriteAttrs(t, t.head, ctx_.span_id, attrs, 0, static_cast<uint32_t>(n - 1), cap);
@@ -1185,7 +1192,7 @@ void Span::AddEvent(Name name, Attrs attrs) noexcept {
   uint64_t attr_records = attrs.size() == 0 ? 0 : AttrsRecords(attrs, cap);
   uint64_t n = 1 + attr_records;
   if (!Reserve(t, n) || n > abi::kMaxGroupRecords) {
-    CountDrop(t, n, false);
+    CountSpanDrop(t, n, &groups_dropped_);
     return;
   }
   uint64_t ts = ReadTicks(t);
@@ -1209,7 +1216,7 @@ void Span::AddLink(const SpanContext& linked) noexcept {
   LaneFailure why;
   if (!EnsureLane(t, &why)) return;
   if (!Reserve(t, 1)) {
-    CountDrop(t, 1, false);
+    CountSpanDrop(t, 1, &groups_dropped_);
     return;
   }
   auto* r = new (Slot(t, t.head)) abi::LinkRecord();
@@ -1234,7 +1241,7 @@ void Span::SetStatus(StatusCode code, std::string_view message) noexcept {
   MakePieces(message, cap, &sp);
   uint64_t n = 1 + abi::ContRecordsFor(sp.total);
   if (!Reserve(t, n) || n > abi::kMaxGroupRecords) {
-    CountDrop(t, n, false);
+    CountSpanDrop(t, n, &groups_dropped_);
     return;
   }
   uint64_t pos = t.head;
@@ -1258,8 +1265,9 @@ void Span::End() noexcept {
       uint64_t ts = ReadTicks(t);
       if (__builtin_expect(Reserve(t, 1), 1)) {
         new (Slot(t, t.head)) abi::SpanEndRecord(
-            static_cast<uint8_t>(abi::RecordType::SpanEnd), 0, 0, 0, ts, ctx_.trace_id_hi,
-            ctx_.trace_id_lo, ctx_.span_id, static_cast<uint8_t>(status_), 0, 0);
+            static_cast<uint8_t>(abi::RecordType::SpanEnd), 0, 0, groups_dropped_, ts,
+            ctx_.trace_id_hi, ctx_.trace_id_lo, ctx_.span_id, static_cast<uint8_t>(status_), 0,
+            0);
         Commit(t, 1);
       } else {
         CountDrop(t, 1, false);

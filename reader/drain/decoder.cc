@@ -157,6 +157,7 @@ DecodeResult DecodeGroup(const abi::RawRecord* recs, uint64_t available, bool at
       out->trace_lo = e.trace_id_lo();
       out->span_id = e.span_id();
       out->status = e.status();
+      out->groups_dropped = e.groups_dropped();  // any value is valid (a count)
       if (out->span_id == 0 || (out->trace_hi | out->trace_lo) == 0)
         return Reject(group, RejectReason::kBadIds);
       if (out->status > 2) return Reject(group, RejectReason::kBadValue);

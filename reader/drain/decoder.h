@@ -52,6 +52,7 @@ struct DecodedGroup {
   uint8_t suffix_len = 0;
   uint64_t suffix = 0;
   uint8_t status = 0;         // SpanEnd, Status
+  uint32_t groups_dropped = 0;  // SpanEnd: the span's groups its writer dropped (ABI 1.1)
   std::string message;        // Status
   uint64_t link_trace_hi = 0, link_trace_lo = 0, link_span_id = 0;
   std::vector<DecodedAttr> attrs;
@@ -63,7 +64,7 @@ struct DecodedGroup {
   // from another lane and another process).
   void clear() {
     type = abi::RecordType::Invalid;
-    records = name_id = 0;
+    records = name_id = groups_dropped = 0;
     ts = trace_hi = trace_lo = span_id = parent_span_id = suffix = 0;
     flags = kind = suffix_type = suffix_len = status = 0;
     link_trace_hi = link_trace_lo = link_span_id = 0;

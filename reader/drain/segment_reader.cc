@@ -112,7 +112,8 @@ std::string_view GroupContext::String(uint32_t id) const {
 }
 
 SegmentReader::SegmentReader(std::unique_ptr<internal::SegmentMap> seg)
-    : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_) {
+    : seg_(std::move(seg)), h_(seg_->header()), clock_(*h_),
+      resumed_(h_->reader_passes.load(std::memory_order_relaxed) != 0) {
   procs_.resize(seg_->process_slot_count());
   hold_passes_.assign(seg_->lane_count(), 0);
   tails_.assign(seg_->lane_count(), 0);
@@ -421,6 +422,7 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
     return 0;
   }
   head_bad_[i] = 0;
+  sink->OnLanePolled(i, Ld(ls->counters.groups_dropped));  // relaxed: a hint (see GroupSink)
   GroupContext ctx{i, ls->entry.owner_tid, &p, &clock_, &pool_};
   uint64_t drained = 0;
   uint64_t starts_read = 0;   // not yet added to ls->reader.span_starts_read
@@ -483,6 +485,12 @@ uint64_t SegmentReader::DrainLane(uint32_t i, GroupSink* sink) {
       if (r.kind == DecodeResult::kNeedMore) break;
       if (r.kind == DecodeResult::kReject) {
         Count(r.reason, r.records);
+        abi::RecordHead first;
+        memcpy(&first, buf_[consumed].bytes, sizeof(first));  // our copy, not the ring
+        if (first.type == static_cast<uint8_t>(abi::RecordType::SpanStart)) {
+          ++stats_.spans_rejected;
+          ++stats_.spans_rejected_by_reason[static_cast<size_t>(r.reason)];
+        }
         stats_.records_read += r.records;
         consumed += r.records;
         continue;

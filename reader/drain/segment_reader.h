@@ -83,6 +83,13 @@ class GroupSink {
   virtual void OnGroup(const DecodedGroup& g, const GroupContext& ctx) = 0;
   // A writer process is gone and all its lanes are drained: close what it left open.
   virtual void OnProcessExit(const ProcessState& p, uint64_t last_unix_ns) = 0;
+  // Once per pass for each owned lane, before its groups are delivered: the lane's
+  // LaneCounters::groups_dropped as read now (a relaxed hint; it restarts at 0 when the lane
+  // changes owner). Lets the sink see which lanes dropped groups while its spans were open.
+  virtual void OnLanePolled(uint32_t lane, uint64_t groups_dropped) {
+    (void)lane;
+    (void)groups_dropped;
+  }
 };
 
 // Counters of the drain stage (reader-side accounting).
@@ -94,13 +101,17 @@ struct DrainStats {
   uint64_t groups_with_unresolved_strings = 0;  // a string id never appeared: "?<id>" used
   uint64_t string_tables_corrupt = 0;   // a process's table held a malformed entry (once each)
   uint64_t string_pool_overflows = 0;   // distinct strings past StringPool::kMaxStrings
-  uint64_t span_starts_read = 0;
   // kFullOverwrite: records this reader skipped because the writer had overwritten them (or
   // they were the rest of a group whose start was overwritten: see segment.h, "Full lanes").
   uint64_t records_overwritten = 0;
   // Span starts lost to overwriting: span_starts_committed - span_starts_read of every lane
   // this reader freed (a drained lane: exact). Live lanes are not included.
   uint64_t span_starts_overwritten = 0;
+  uint64_t span_starts_read = 0;       // span starts delivered to the sink
+  // Rejected ranges that began with a SpanStart record head (a committed start the reader could
+  // not use), by reason; their records are in records_rejected too.
+  uint64_t spans_rejected = 0;
+  std::array<uint64_t, static_cast<size_t>(RejectReason::kCount)> spans_rejected_by_reason{};
   uint64_t lanes_freed = 0;
   uint64_t processes_reclaimed = 0;
   // Writers' own counters, folded in when a lane is freed or a process reclaimed; Collect()
@@ -142,6 +153,9 @@ class SegmentReader {
   // True if some lane is owned by a process whose lock is held (as of the last probe).
   bool HasLiveWriters() const { return live_writer_lanes_ > 0; }
   uint64_t passes() const { return passes_; }
+  // True when an earlier reader had drained this segment before this one attached (its pass
+  // counter was not zero): spans it read may be the parents of spans this reader sees.
+  bool resumed() const { return resumed_; }
   // Drain counters with the live lanes' and processes' writer counters added.
   DrainStats Collect() const;
   internal::SegmentMap& segment() { return *seg_; }
@@ -213,6 +227,7 @@ class SegmentReader {
   uint64_t passes_ = 0;
   uint64_t last_probe_ns_ = 0;
   uint32_t live_writer_lanes_ = 0;
+  bool resumed_ = false;
 };
 
 }  // namespace agentring::reader

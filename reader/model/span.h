@@ -91,6 +91,9 @@ struct TraceBatch {
   std::vector<std::unique_ptr<SpanData>> spans;
   bool late = false;  // these spans arrived after the trace was already exported
   uint64_t seq = 0;    // its number in the reader's delivery ledger (--state-dir), 0 = none
+  // Placeholders among `spans` (agentring.placeholder=true): synthesized for parents whose
+  // start never arrived, not committed spans, so span accounting leaves them out.
+  uint32_t placeholders = 0;
 };
 
 // "agent.kind" values for agentring::Kind, "custom" when out of range.

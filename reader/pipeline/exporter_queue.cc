@@ -27,6 +27,8 @@ ExporterQueue::~ExporterQueue() {
 
 void ExporterQueue::Push(std::shared_ptr<const TraceBatch> trace) {
   const uint64_t n = trace->spans.size();
+  // Losses are counted in committed spans (synthesized placeholders are not).
+  const uint64_t committed = n - trace->placeholders;
   if (opts_.synchronous) {
     std::vector<std::shared_ptr<const TraceBatch>> one{std::move(trace)};
     Deliver(one, n);
@@ -39,11 +41,11 @@ void ExporterQueue::Push(std::shared_ptr<const TraceBatch> trace) {
       return queued_spans_ + n <= opts_.max_queue_spans || queue_.empty() || stopping_;
     });
   } else if (queued_spans_ + n > opts_.max_queue_spans && !queue_.empty()) {
-    stats_.spans_lost_queue_full += n;
+    stats_.spans_lost_queue_full += committed;
     return;
   }
   if (stopping_ && done_) {  // nobody will deliver it
-    stats_.spans_lost_shutdown_timeout += n;
+    stats_.spans_lost_shutdown_timeout += committed;
     return;
   }
   const bool was_empty = queue_.empty();
@@ -60,13 +62,21 @@ void ExporterQueue::Deliver(std::vector<std::shared_ptr<const TraceBatch>>& batc
                             uint64_t spans) {
   std::vector<const TraceBatch*> ptrs;
   ptrs.reserve(batch.size());
-  for (const auto& t : batch) ptrs.push_back(t.get());
-  const uint64_t failed = exporter_->ExportBatch(ptrs);
+  uint64_t placeholders = 0;
+  for (const auto& t : batch) {
+    ptrs.push_back(t.get());
+    placeholders += t->placeholders;
+  }
+  uint64_t failed = exporter_->ExportBatch(ptrs);
   batch.clear();  // release the traces before taking the lock
+  // In committed spans: a failure takes placeholders with it first (at most as many as it lost).
+  const uint64_t committed = spans - placeholders;
+  failed = failed > placeholders ? failed - placeholders : 0;
+  if (failed > committed) failed = committed;
   std::lock_guard<std::mutex> lock(mu_);
   stats_.export_calls++;
   stats_.spans_lost_export_failed += failed;
-  stats_.spans_exported += spans - failed;
+  stats_.spans_exported += committed - failed;
 }
 
 void ExporterQueue::Run() {
@@ -151,7 +161,7 @@ void ExporterQueue::Stop(uint64_t timeout_ms) {
   space_cv_.notify_all();
   if (!idle_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return done_; })) {
     // Give up on what is queued, and ask the exporter to abandon the call it is blocked in.
-    stats_.spans_lost_shutdown_timeout += queued_spans_;
+    for (const auto& t : queue_) stats_.spans_lost_shutdown_timeout += t->spans.size() - t->placeholders;
     fprintf(stderr,
             "agentring-reader: exporter %s did not finish within %llu ms; %llu spans not "
             "delivered\n",

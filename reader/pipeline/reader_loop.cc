@@ -73,7 +73,11 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   if (!loop->redactor_) return nullptr;
   loop->drain_ = std::make_unique<SegmentReader>(std::move(seg));
   ReaderLoop* self = loop.get();
-  loop->assembler_ = std::make_unique<TraceAssembler>(opts.assembler, [self](TraceBatch&& b) {
+  AssemblerOptions ao = opts.assembler;
+  // A reader that follows another one (killed, or stopped) cannot judge parents the other one
+  // may have exported: see AssemblerOptions::resumed_after_unix_ns.
+  if (loop->drain_->resumed()) ao.resumed_after_unix_ns = internal::NowUnixNs();
+  loop->assembler_ = std::make_unique<TraceAssembler>(ao, [self](TraceBatch&& b) {
     if (self->state_) self->Stage(std::move(b)); else self->Enqueue(std::move(b));
   });
   if (!opts.state_dir.empty()) {
@@ -145,7 +149,7 @@ void ReaderLoop::Process(TraceBatch&& b) {
   }
   const bool keep = !sampler_ || sampler_->Keep(b, internal::NowMonotonicNs());
   for (auto& p : processors_) p->OnTraceEnd(b, keep);
-  const uint64_t n = b.spans.size();
+  const uint64_t n = b.spans.size() - b.placeholders;  // committed spans: the accounting's unit
   if (!keep) {
     spans_tail_sampled_out_.fetch_add(n, std::memory_order_relaxed);
     if (!b.late) traces_tail_sampled_out_.fetch_add(1, std::memory_order_relaxed);
@@ -471,6 +475,13 @@ std::string ReaderLoop::StatsJson() const {
   add("string_tables_corrupt", d.string_tables_corrupt);
   add("string_pool_overflows", d.string_pool_overflows);
   add("duplicate_span_ids", a.duplicate_span_ids);
+  add("spans_synthesized", a.spans_synthesized);
+  add("starts_after_placeholder", a.starts_after_placeholder);
+  add("parents_unjudged", a.parents_unjudged);
+  add("trace_parts_dropped_records", a.parts_dropped_records);
+  add("trace_parts_possible_loss", a.parts_possible_loss);
+  add("span_starts_read", d.span_starts_read);
+  add("spans_rejected", d.spans_rejected);
   add("export_failures", export_failed);
   add("export_queue_high_water_spans", queue_high_water_spans_.load());
   add("spans_lost_shutdown_timeout", spans_lost_shutdown_timeout_);
@@ -503,6 +514,13 @@ std::string ReaderLoop::StatsJson() const {
     s += "\"";
     s += RejectReasonName(static_cast<RejectReason>(i));
     s += "\":" + std::to_string(d.rejected_by_reason[i]);
+  }
+  s += "},\"spans_rejected_by_reason\":{";
+  for (size_t i = 0; i < d.spans_rejected_by_reason.size(); ++i) {
+    if (i) s += ",";
+    s += "\"";
+    s += RejectReasonName(static_cast<RejectReason>(i));
+    s += "\":" + std::to_string(d.spans_rejected_by_reason[i]);
   }
   s += "}";
   // Per exporter, and the accounting invariant for each (issue 3, item 5): every committed span

@@ -40,7 +40,9 @@ TEST(AbiLayout, SpanStartFieldOffsets) {
 }
 
 TEST(AbiLayout, EndAttrStatusContLinkOffsets) {
-  SpanEndRecord e(2, 0, 0, 0, 0x55, 0x66, 0x77, 0x88, 2, 0, 0);
+  SpanEndRecord e(2, 0, 0, 0x3344, 0x55, 0x66, 0x77, 0x88, 2, 0, 0);
+  EXPECT_EQ(At<uint32_t>(&e, 4), 0x3344u);  // groups_dropped (ABI 1.1), in the head's aux
+  EXPECT_EQ(e.groups_dropped(), 0x3344u);
   EXPECT_EQ(At<uint64_t>(&e, 8), 0x55u);
   EXPECT_EQ(At<uint64_t>(&e, 16), 0x66u);
   EXPECT_EQ(At<uint64_t>(&e, 24), 0x77u);

@@ -293,6 +293,9 @@ class Span {
   internal::ThreadState* owner_ = nullptr;  // thread that made it current (kScoped)
   State state_ = kEnded;
   StatusCode status_ = StatusCode::kUnset;
+  // Groups of this span (attributes, events, status, links) dropped by a full lane; carried in
+  // its end record (saturating) so the reader can mark the trace. Sits in what was padding.
+  uint16_t groups_dropped_ = 0;
   uint32_t fork_epoch_ = 0;  // a span a process inherited through fork() is not its to end
 };
 

@@ -82,7 +82,8 @@ inline constexpr uint64_t kMagic = 0x3176474e52414741ull;  // "AGARNGv1" little-
 inline constexpr uint16_t kAbiMajor = 1;                   // layout-breaking changes
 inline constexpr uint16_t kAbiMinor = 1;                   // appended fields / flags only
                                                            // 1.1: overwrite policy, folded totals,
-                                                           //      reader lane counters
+                                                           //      reader lane counters,
+                                                           //      SpanEndRecord.groups_dropped
 inline constexpr uint32_t kCacheLine = 64;                 // an ABI constant, not the host's
 inline constexpr uint32_t kRecordBytes = 64;
 inline constexpr uint32_t kHeaderBytes = 4096;
