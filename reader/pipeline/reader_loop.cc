@@ -39,6 +39,12 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   }
   seg->header()->reader_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
   for (const ExporterSpec& spec : opts.exporters) {
+    if (spec.type == "otlp") {  // a network exporter: no --out
+      auto otlp = MakeOtlpHttpExporter(opts.otlp, error);
+      if (!otlp) return nullptr;
+      loop->exporters_.push_back(std::move(otlp));
+      continue;
+    }
     std::string path = spec.out.empty() ? "-" : spec.out;
     auto out = OpenOutput(path, error);
     if (!out) return nullptr;
@@ -47,7 +53,7 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     } else if (spec.type == "jsonl") {
       loop->exporters_.push_back(MakeJsonlExporter(std::move(out)));
     } else {
-      *error = "unknown exporter '" + spec.type + "' (expected tree or jsonl)";
+      *error = "unknown exporter '" + spec.type + "' (expected tree, jsonl or otlp)";
       return nullptr;
     }
   }
@@ -233,6 +239,21 @@ std::string ReaderLoop::StatsJson() const {
   add("hotspots_marked", es.hotspots_marked.load());
   add("redactions", redactor_->redactions());
   s += ",\"pricing_source\":\"" + enricher_->pricing_source() + "\"";
+  // Each exporter's own counters: "exporters":{"otlp":{"requests":…,"spans_failed":…}}.
+  s += ",\"exporters\":{";
+  bool first_exporter = true;
+  for (size_t i = 0; i < exporters_.size(); ++i) {
+    std::vector<std::pair<std::string, uint64_t>> counters;
+    exporters_[i]->AppendCounters(&counters);
+    if (counters.empty()) continue;  // the file exporters have none
+    if (!first_exporter) s += ",";
+    first_exporter = false;
+    s += "\"" + std::string(exporters_[i]->name()) + "\":{";
+    for (size_t c = 0; c < counters.size(); ++c)
+      s += (c ? ",\"" : "\"") + counters[c].first + "\":" + std::to_string(counters[c].second);
+    s += "}";
+  }
+  s += "}";
   s += ",\"records_rejected_by_reason\":{";
   for (size_t i = 0; i < d.rejected_by_reason.size(); ++i) {
     if (i) s += ",";

@@ -19,11 +19,12 @@
 #include "reader/enrich/enricher.h"
 #include "reader/enrich/redactor.h"
 #include "reader/export/exporter.h"
+#include "reader/export/otlp_http.h"
 
 namespace agentring::reader {
 
 struct ExporterSpec {
-  std::string type;  // "tree" | "jsonl"
+  std::string type;  // "tree" | "jsonl" | "otlp"
   std::string out;   // "" = the exporter's default ("-")
 };
 
@@ -45,6 +46,7 @@ struct ReaderOptions {
   AssemblerOptions assembler;
   std::string pricing_path;        // --pricing: "" = the shipped table (see Enricher)
   std::string redact_rules_path;   // --redact-rules: "" = the default rules only
+  OtlpHttpOptions otlp;            // the otlp exporter's (environment, then --otlp-* flags)
 };
 
 class ReaderLoop {

@@ -1,7 +1,8 @@
 // agentring-reader: the sidecar. Drains a segment, assembles traces, exports them.
 //
 //   agentring-reader --segment NAME [--create] [--lanes N] [--lane-kib K]
-//                    --exporter tree|jsonl [--out FILE] … [--stats-json FILE]
+//                    --exporter tree|jsonl|otlp [--out FILE] … [--stats-json FILE]
+//                    [--otlp-endpoint URL] [--otlp-protocol P] [--otlp-compression C] …
 //                    [--exit-when-idle-ms MS] [--shutdown-timeout-ms MS]
 //
 // Exit status: 0 after a clean shutdown (SIGTERM, SIGINT, idle), 1 on a fatal error (missing or
@@ -30,13 +31,58 @@ void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
 
 constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
-    "[--process-slots N] --exporter tree|jsonl [--out FILE] ... [--stats-json FILE] "
+    "[--process-slots N] --exporter tree|jsonl|otlp [--out FILE] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
-    "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE]";
+    "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--otlp-endpoint URL] "
+    "[--otlp-protocol http/protobuf|http/json] [--otlp-compression gzip|none] "
+    "[--otlp-timeout-ms MS] [--otlp-header K=V] ... [--otlp-retry-initial-ms MS] "
+    "[--otlp-retry-max-backoff-ms MS] [--otlp-retry-max-elapsed-ms MS]";
 
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
   return 2;
+}
+
+// The otlp exporter's options: the OTEL_EXPORTER_OTLP_* environment, then the --otlp-* flags.
+// Read only when an otlp exporter is configured (a bad variable must not stop a jsonl reader).
+bool ApplyOtlpOptions(const po::variables_map& vm, ReaderOptions& o, std::string* error) {
+  bool wanted = false;
+  for (const auto& e : o.exporters) wanted |= e.type == "otlp";
+  if (!wanted) return true;
+  agentring::reader::OtlpHttpOptions& otlp = o.otlp;
+  if (!agentring::reader::OtlpOptionsFromEnv(&otlp, error)) return false;
+  if (vm.count("otlp-endpoint"))
+    otlp.endpoint = agentring::reader::OtlpTracesEndpoint(vm["otlp-endpoint"].as<std::string>());
+  if (vm.count("otlp-protocol") &&
+      !agentring::reader::ParseOtlpProtocol(vm["otlp-protocol"].as<std::string>(), &otlp.protocol,
+                                            error))
+    return false;
+  if (vm.count("otlp-compression")) {
+    const std::string c = vm["otlp-compression"].as<std::string>();
+    if (c != "gzip" && c != "none") {
+      *error = "--otlp-compression '" + c + "': expected gzip or none";
+      return false;
+    }
+    otlp.gzip = c == "gzip";
+  }
+  if (vm.count("otlp-timeout-ms")) otlp.timeout_ms = vm["otlp-timeout-ms"].as<uint64_t>();
+  if (vm.count("otlp-header")) {
+    for (const std::string& h : vm["otlp-header"].as<std::vector<std::string>>()) {
+      const size_t eq = h.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        *error = "--otlp-header '" + h + "': expected KEY=VALUE";
+        return false;
+      }
+      otlp.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+    }
+  }
+  if (vm.count("otlp-retry-initial-ms"))
+    otlp.retry_initial_backoff_ms = vm["otlp-retry-initial-ms"].as<uint64_t>();
+  if (vm.count("otlp-retry-max-backoff-ms"))
+    otlp.retry_max_backoff_ms = vm["otlp-retry-max-backoff-ms"].as<uint64_t>();
+  if (vm.count("otlp-retry-max-elapsed-ms"))
+    otlp.retry_max_elapsed_ms = vm["otlp-retry-max-elapsed-ms"].as<uint64_t>();
+  return true;
 }
 
 }  // namespace
@@ -50,7 +96,7 @@ int main(int argc, char** argv) {
       ("lanes", po::value<uint32_t>(), "lanes in a created segment (default 64)")
       ("lane-kib", po::value<uint32_t>(), "KiB per lane, a power of two >= 4 (default 1024)")
       ("process-slots", po::value<uint32_t>(), "writer processes a created segment admits at once (default 64)")
-      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl (repeatable)")
+      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl | otlp (repeatable)")
       ("out", po::value<std::vector<std::string>>()->composing(), "output of the exporter before it ('-' = stdout)")
       ("stats-json", po::value<std::string>(), "write reader statistics here on exit")
       ("exit-when-idle-ms", po::value<int64_t>(), "exit once no live writer holds a lane and nothing was drained for MS ms")
@@ -58,7 +104,15 @@ int main(int argc, char** argv) {
       ("decision-wait-ms", po::value<uint64_t>(), "wait for open spans after a root ends (default 5000)")
       ("max-open-ms", po::value<uint64_t>(), "export a trace whose root never ends after this (default 600000)")
       ("pricing", po::value<std::string>(), "pricing table (JSON) for gen_ai.cost_usd (default: the shipped pricing/pricing.json)")
-      ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)");
+      ("redact-rules", po::value<std::string>(), "extra redaction rules: one 'name regex' per line (defaults always apply)")
+      ("otlp-endpoint", po::value<std::string>(), "OTLP base URL, /v1/traces appended (default $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)")
+      ("otlp-protocol", po::value<std::string>(), "http/protobuf (default) | http/json")
+      ("otlp-compression", po::value<std::string>(), "gzip | none (default none)")
+      ("otlp-timeout-ms", po::value<uint64_t>(), "per-request timeout (default 10000)")
+      ("otlp-header", po::value<std::vector<std::string>>()->composing(), "K=V header on every OTLP request (repeatable)")
+      ("otlp-retry-initial-ms", po::value<uint64_t>(), "first retry backoff (default 1000)")
+      ("otlp-retry-max-backoff-ms", po::value<uint64_t>(), "backoff cap (default 30000)")
+      ("otlp-retry-max-elapsed-ms", po::value<uint64_t>(), "give a batch up after retrying this long (default 60000)");
 
   po::parsed_options parsed(&desc);
   po::variables_map vm;
@@ -94,8 +148,8 @@ int main(int argc, char** argv) {
   for (const po::option& opt : parsed.options) {
     if (opt.string_key == "exporter") {
       for (const std::string& v : opt.value) {
-        if (v != "tree" && v != "jsonl")
-          return UsageError("unknown exporter '" + v + "' (expected tree or jsonl)");
+        if (v != "tree" && v != "jsonl" && v != "otlp")
+          return UsageError("unknown exporter '" + v + "' (expected tree, jsonl or otlp)");
         o.exporters.push_back({v, ""});
       }
     } else if (opt.string_key == "out") {
@@ -114,6 +168,10 @@ int main(int argc, char** argv) {
   if (vm.count("max-open-ms")) o.assembler.max_open_ns = vm["max-open-ms"].as<uint64_t>() * 1000000ull;
   if (vm.count("pricing")) o.pricing_path = vm["pricing"].as<std::string>();
   if (vm.count("redact-rules")) o.redact_rules_path = vm["redact-rules"].as<std::string>();
+  if (std::string otlp_error; !ApplyOtlpOptions(vm, o, &otlp_error)) {
+    fprintf(stderr, "agentring-reader: %s\n", otlp_error.c_str());
+    return 2;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
