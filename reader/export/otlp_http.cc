@@ -115,27 +115,6 @@ const char* OtlpEnv(const std::string& suffix, std::string* name) {
   return Env(name->c_str());
 }
 
-// ---- Retry-After -----------------------------------------------------------------------------
-
-// Milliseconds the server asks us to wait, or -1 when the header is absent or unreadable.
-// RFC 9110 §10.2.3: delay-seconds or an HTTP-date (IMF-fixdate; a date in the past means 0).
-int64_t RetryAfterMs(std::string_view value) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.empty()) return -1;
-  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
-    if (value.size() > 9) return 1000LL * 999999999;  // absurd, but honoured (capped by elapsed)
-    return 1000LL * std::stoll(std::string(value));
-  }
-  struct tm tm {};
-  const std::string text(value);
-  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return -1;
-  const time_t at = timegm(&tm);
-  const int64_t delta_s = static_cast<int64_t>(at) - static_cast<int64_t>(time(nullptr));
-  return delta_s > 0 ? delta_s * 1000 : 0;
-}
-
 // ---- gzip ------------------------------------------------------------------------------------
 
 // One deflate stream reused across requests (deflateReset keeps its allocations).
@@ -478,7 +457,7 @@ class OtlpHttpExporter final : public Exporter {
     a.detail = "HTTP " + std::to_string(a.status) + (snippet.empty() ? "" : " (" + snippet + ")");
     if (a.status == 429 || a.status == 502 || a.status == 503 || a.status == 504) {
       a.outcome = Outcome::kRetry;
-      a.retry_after_ms = RetryAfterMs(res_[http::field::retry_after]);
+      a.retry_after_ms = OtlpRetryAfterMs(res_[http::field::retry_after], time(nullptr));
     } else {
       a.outcome = Outcome::kDrop;
     }
@@ -523,6 +502,22 @@ class OtlpHttpExporter final : public Exporter {
 };
 
 }  // namespace
+
+int64_t OtlpRetryAfterMs(std::string_view value, time_t now) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return -1;
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (value.size() > 9) return 1000LL * 999999999;  // absurd; the elapsed budget caps it
+    return 1000LL * std::stoll(std::string(value));
+  }
+  struct tm tm {};
+  const std::string text(value);
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return -1;
+  const int64_t delta_s = static_cast<int64_t>(timegm(&tm)) - static_cast<int64_t>(now);
+  return delta_s > 0 ? delta_s * 1000 : 0;
+}
 
 bool ParseOtlpProtocol(const std::string& text, OtlpProtocol* out, std::string* error) {
   if (text == "http/protobuf") {

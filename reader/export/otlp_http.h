@@ -19,9 +19,12 @@
 #ifndef AGENTRING_READER_EXPORT_OTLP_HTTP_H_
 #define AGENTRING_READER_EXPORT_OTLP_HTTP_H_
 
+#include <time.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -66,6 +69,10 @@ bool OtlpOptionsFromEnv(OtlpHttpOptions* opts, std::string* error);
 // "http/protobuf" | "http/json" -> *out; false with *error otherwise (grpc: says it is not
 // supported and what to use).
 bool ParseOtlpProtocol(const std::string& text, OtlpProtocol* out, std::string* error);
+
+// Milliseconds a Retry-After header value asks for (RFC 9110 §10.2.3: delay-seconds, or an
+// IMF-fixdate HTTP-date, relative to `now`; a past date means 0), or -1 when empty or unreadable.
+int64_t OtlpRetryAfterMs(std::string_view value, time_t now);
 
 // A base URL like OTEL_EXPORTER_OTLP_ENDPOINT's -> the traces endpoint: "/v1/traces" appended to
 // its path (one '/' between them).
