@@ -6,6 +6,10 @@
 
 #include "reader/export/utf8.h"
 
+// The small writers are forced inline: the encoder is a long chain of them, and a call per byte
+// sequence would cost more than the bytes.
+#define AGENTRING_ALWAYS_INLINE inline __attribute__((always_inline))
+
 namespace agentring::reader {
 
 using namespace otlp_pb;  // NOLINT: the field numbers read best unqualified here
@@ -19,9 +23,36 @@ constexpr size_t kInitialBufferBytes = 64 * 1024;
 // Room for a tag (2 bytes for field 16) and a length varint (10 bytes at most).
 constexpr size_t kFieldOverheadBytes = 12;
 
-// Bytes of the minimal varint encoding of v: 1 + floor(bit_width(v | 1) - 1) / 7).
-inline size_t VarintSize(uint64_t v) {
+// Bytes of the minimal varint encoding of v: one per started group of 7 bits.
+AGENTRING_ALWAYS_INLINE size_t VarintSize(uint64_t v) {
   return static_cast<size_t>((std::bit_width(v | 1) + 6) / 7);
+}
+
+// The Put* helpers write backwards: each puts its bytes in front of p and returns the new p.
+// The caller has reserved the room.
+AGENTRING_ALWAYS_INLINE uint8_t* PutVarint(uint8_t* p, uint64_t v) {
+  if (v < 0x80) {  // tags, most lengths, small ints
+    *--p = static_cast<uint8_t>(v);
+    return p;
+  }
+  p -= VarintSize(v);
+  uint8_t* q = p;
+  while (v >= 0x80) {
+    *q++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *q = static_cast<uint8_t>(v);
+  return p;
+}
+
+AGENTRING_ALWAYS_INLINE uint8_t* PutTag(uint8_t* p, uint32_t field, uint32_t wire) {
+  return PutVarint(p, (field << 3) | wire);
+}
+
+AGENTRING_ALWAYS_INLINE uint8_t* PutRaw(uint8_t* p, const void* data, size_t n) {
+  p -= n;
+  memcpy(p, data, n);
+  return p;
 }
 
 }  // namespace
@@ -29,202 +60,181 @@ inline size_t VarintSize(uint64_t v) {
 OtlpProtoEncoder::OtlpProtoEncoder(const OtlpResourceDefaults* defaults) : defaults_(defaults) {}
 OtlpProtoEncoder::~OtlpProtoEncoder() = default;
 
-void OtlpProtoEncoder::Grow(size_t need) {
-  const size_t used = Written();
-  size_t cap = static_cast<size_t>(end_ - begin_);
+uint8_t* OtlpProtoEncoder::Grow(uint8_t* p, size_t need) {
+  const size_t used = storage_ ? Written(p) : 0;
+  const size_t cap = static_cast<size_t>(end_ - begin_);
   size_t new_cap = cap == 0 ? kInitialBufferBytes : cap * 2;
   while (new_cap < used + need) new_cap *= 2;
   auto bigger = std::make_unique<uint8_t[]>(new_cap);
   uint8_t* new_end = bigger.get() + new_cap;
-  if (used) memcpy(new_end - used, pos_, used);
+  if (used) memcpy(new_end - used, p, used);
   storage_ = std::move(bigger);
   begin_ = storage_.get();
   end_ = new_end;
-  pos_ = end_ - used;
+  return end_ - used;
 }
 
-// The Put* functions write backwards: each call puts its bytes in front of what is there.
-
-void OtlpProtoEncoder::PutVarint(uint64_t v) {
-  const size_t n = VarintSize(v);
-  pos_ -= n;
-  uint8_t* p = pos_;
-  while (v >= 0x80) {
-    *p++ = static_cast<uint8_t>(v | 0x80);
-    v >>= 7;
-  }
-  *p = static_cast<uint8_t>(v);
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutBytesField(uint8_t* p, uint32_t field,
+                                                                 const void* data, size_t n) {
+  p = Reserve(p, n + kFieldOverheadBytes);
+  p = PutRaw(p, data, n);
+  p = PutVarint(p, n);
+  return PutTag(p, field, kWireLen);
 }
 
-void OtlpProtoEncoder::PutTag(uint32_t field, uint32_t wire) { PutVarint((field << 3) | wire); }
-
-void OtlpProtoEncoder::PutFixed64(uint64_t v) {
-  pos_ -= 8;
-  memcpy(pos_, &v, 8);
-}
-
-void OtlpProtoEncoder::PutBytesField(uint32_t field, const void* data, size_t n) {
-  Reserve(n + kFieldOverheadBytes);
-  pos_ -= n;
-  if (n) memcpy(pos_, data, n);
-  PutVarint(n);
-  PutTag(field, kWireLen);
-}
-
-void OtlpProtoEncoder::PutStringField(uint32_t field, std::string_view s) {
-  if (IsWellFormedUtf8(s)) {
-    PutBytesField(field, s.data(), s.size());
-    return;
-  }
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutStringField(uint8_t* p, uint32_t field,
+                                                                  std::string_view s) {
+  if (__builtin_expect(IsWellFormedUtf8(s), 1)) return PutBytesField(p, field, s.data(), s.size());
   sanitized_.clear();
   AppendSanitizedUtf8(s, &sanitized_);
-  PutBytesField(field, sanitized_.data(), sanitized_.size());
+  return PutBytesField(p, field, sanitized_.data(), sanitized_.size());
 }
 
-void OtlpProtoEncoder::PutFixed64Field(uint32_t field, uint64_t v) {
-  Reserve(8 + kFieldOverheadBytes);
-  PutFixed64(v);
-  PutTag(field, kWireFixed64);
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutFixed64Field(uint8_t* p, uint32_t field,
+                                                                   uint64_t v) {
+  p = Reserve(p, 8 + kFieldOverheadBytes);
+  p = PutRaw(p, &v, 8);
+  return PutTag(p, field, kWireFixed64);
 }
 
-void OtlpProtoEncoder::PutVarintField(uint32_t field, uint64_t v) {
-  Reserve(10 + kFieldOverheadBytes);
-  PutVarint(v);
-  PutTag(field, kWireVarint);
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutVarintField(uint8_t* p, uint32_t field,
+                                                                  uint64_t v) {
+  p = Reserve(p, 10 + kFieldOverheadBytes);
+  p = PutVarint(p, v);
+  return PutTag(p, field, kWireVarint);
 }
 
-void OtlpProtoEncoder::EndMessage(uint32_t field, size_t mark) {
-  Reserve(kFieldOverheadBytes);
-  PutVarint(Written() - mark);
-  PutTag(field, kWireLen);
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::EndMessage(uint8_t* p, uint32_t field,
+                                                              size_t mark) {
+  p = Reserve(p, kFieldOverheadBytes);
+  p = PutVarint(p, Written(p) - mark);
+  return PutTag(p, field, kWireLen);
 }
 
-void OtlpProtoEncoder::PutSpanId(uint32_t field, uint64_t id) {
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutSpanId(uint8_t* p, uint32_t field,
+                                                             uint64_t id) {
   const uint64_t be = __builtin_bswap64(id);  // ids are big-endian bytes, as their hex reads
-  PutBytesField(field, &be, 8);
+  return PutBytesField(p, field, &be, 8);
 }
 
-void OtlpProtoEncoder::PutTraceId(uint32_t field, const TraceId& id) {
+AGENTRING_ALWAYS_INLINE uint8_t* OtlpProtoEncoder::PutTraceId(uint8_t* p, uint32_t field,
+                                                              const TraceId& id) {
   const uint64_t be[2] = {__builtin_bswap64(id.hi), __builtin_bswap64(id.lo)};
-  PutBytesField(field, be, 16);
+  return PutBytesField(p, field, be, 16);
 }
 
-void OtlpProtoEncoder::PutKeyValue(uint32_t field, std::string_view key, const AttrValue& value) {
-  const size_t kv = Written();
-  const size_t any = Written();
+uint8_t* OtlpProtoEncoder::PutKeyValue(uint8_t* p, uint32_t field, std::string_view key,
+                                       const AttrValue& value) {
+  const size_t kv = Written(p);
   switch (value.index()) {
     case 0:
-      PutVarintField(kAnyInt, static_cast<uint64_t>(std::get<int64_t>(value)));
+      p = PutVarintField(p, kAnyInt, static_cast<uint64_t>(*std::get_if<int64_t>(&value)));
       break;
     case 1:
-      PutFixed64Field(kAnyDouble, std::bit_cast<uint64_t>(std::get<double>(value)));
+      p = PutFixed64Field(p, kAnyDouble, std::bit_cast<uint64_t>(*std::get_if<double>(&value)));
       break;
     case 2:
-      PutVarintField(kAnyBool, std::get<bool>(value) ? 1 : 0);
+      p = PutVarintField(p, kAnyBool, *std::get_if<bool>(&value) ? 1 : 0);
       break;
     default:
-      PutStringField(kAnyString, std::get<std::string>(value));
+      p = PutStringField(p, kAnyString, *std::get_if<std::string>(&value));
       break;
   }
-  EndMessage(kKeyValueValue, any);
-  PutStringField(kKeyValueKey, key);
-  EndMessage(field, kv);
+  p = EndMessage(p, kKeyValueValue, kv);  // the AnyValue is everything written so far
+  p = PutStringField(p, kKeyValueKey, key);
+  return EndMessage(p, field, kv);
 }
 
-void OtlpProtoEncoder::PutStringKeyValue(uint32_t field, std::string_view key,
-                                         std::string_view value) {
-  const size_t kv = Written();
-  const size_t any = Written();
-  PutStringField(kAnyString, value);
-  EndMessage(kKeyValueValue, any);
-  PutStringField(kKeyValueKey, key);
-  EndMessage(field, kv);
+uint8_t* OtlpProtoEncoder::PutStringKeyValue(uint8_t* p, uint32_t field, std::string_view key,
+                                             std::string_view value) {
+  const size_t kv = Written(p);
+  p = PutStringField(p, kAnyString, value);
+  p = EndMessage(p, kKeyValueValue, kv);
+  p = PutStringField(p, kKeyValueKey, key);
+  return EndMessage(p, field, kv);
 }
 
-void OtlpProtoEncoder::PutAttributes(uint32_t field, const std::vector<Attribute>& attributes) {
-  for (size_t i = attributes.size(); i-- > 0;) {
-    PutKeyValue(field, attributes[i].key, attributes[i].value);
-  }
+uint8_t* OtlpProtoEncoder::PutAttributes(uint8_t* p, uint32_t field,
+                                         const std::vector<Attribute>& attributes) {
+  for (size_t i = attributes.size(); i-- > 0;)
+    p = PutKeyValue(p, field, attributes[i].key, attributes[i].value);
+  return p;
 }
 
-void OtlpProtoEncoder::PutSpan(const SpanData& span) {
-  const size_t mark = Written();
+uint8_t* OtlpProtoEncoder::PutSpan(uint8_t* p, const SpanData& span) {
+  const size_t mark = Written(p);
   // Fields in reverse field-number order.
-  Reserve(4 + kFieldOverheadBytes);
-  pos_ -= 4;
+  p = Reserve(p, 4 + kFieldOverheadBytes);
   const uint32_t flags = OtlpSpanFlags(span);
-  memcpy(pos_, &flags, 4);
-  PutTag(kSpanFlags, kWireFixed32);
+  p = PutRaw(p, &flags, 4);
+  p = PutTag(p, kSpanFlags, kWireFixed32);
 
   if (span.status != SpanStatus::kUnset) {
-    const size_t status = Written();
-    PutVarintField(kStatusCode, span.status == SpanStatus::kOk ? 1 : 2);
+    const size_t status = Written(p);
+    p = PutVarintField(p, kStatusCode, span.status == SpanStatus::kOk ? 1 : 2);
     if (span.status == SpanStatus::kError && !span.status_message.empty())
-      PutStringField(kStatusMessage, span.status_message);
-    EndMessage(kSpanStatus, status);
+      p = PutStringField(p, kStatusMessage, span.status_message);
+    p = EndMessage(p, kSpanStatus, status);
   }
   for (size_t i = span.links.size(); i-- > 0;) {
-    const size_t link = Written();
-    PutSpanId(kLinkSpanId, span.links[i].span_id);
-    PutTraceId(kLinkTraceId, span.links[i].trace_id);
-    EndMessage(kSpanLinks, link);
+    const size_t link = Written(p);
+    p = PutSpanId(p, kLinkSpanId, span.links[i].span_id);
+    p = PutTraceId(p, kLinkTraceId, span.links[i].trace_id);
+    p = EndMessage(p, kSpanLinks, link);
   }
   for (size_t i = span.events.size(); i-- > 0;) {
     const SpanEvent& e = span.events[i];
-    const size_t event = Written();
-    PutAttributes(kEventAttributes, e.attributes);
-    if (!e.name.empty()) PutStringField(kEventName, e.name);
-    if (e.time_unix_ns != 0) PutFixed64Field(kEventTime, e.time_unix_ns);
-    EndMessage(kSpanEvents, event);
+    const size_t event = Written(p);
+    p = PutAttributes(p, kEventAttributes, e.attributes);
+    if (!e.name.empty()) p = PutStringField(p, kEventName, e.name);
+    if (e.time_unix_ns != 0) p = PutFixed64Field(p, kEventTime, e.time_unix_ns);
+    p = EndMessage(p, kSpanEvents, event);
   }
   const OtlpSpanExtras extras = OtlpSpanExtrasOf(span);
-  if (extras.add_incomplete) PutKeyValue(kSpanAttributes, kIncompleteKey, AttrValue(true));
-  PutAttributes(kSpanAttributes, span.attributes);
-  if (extras.add_kind) PutStringKeyValue(kSpanAttributes, kAgentKindKey, KindString(span.kind));
-  if (span.end_unix_ns != 0) PutFixed64Field(kSpanEndTime, span.end_unix_ns);
-  if (span.start_unix_ns != 0) PutFixed64Field(kSpanStartTime, span.start_unix_ns);
-  PutVarintField(kSpanKind, static_cast<uint64_t>(OtlpSpanKind(span.kind)));
-  if (!span.name.empty()) PutStringField(kSpanName, span.name);
-  if (span.parent_span_id != 0) PutSpanId(kSpanParentSpanId, span.parent_span_id);
-  PutSpanId(kSpanSpanId, span.span_id);
-  PutTraceId(kSpanTraceId, span.trace_id);
-  EndMessage(kScopeSpansSpans, mark);
+  if (extras.add_incomplete) p = PutKeyValue(p, kSpanAttributes, kIncompleteKey, AttrValue(true));
+  p = PutAttributes(p, kSpanAttributes, span.attributes);
+  if (extras.add_kind) p = PutStringKeyValue(p, kSpanAttributes, kAgentKindKey, KindString(span.kind));
+  if (span.end_unix_ns != 0) p = PutFixed64Field(p, kSpanEndTime, span.end_unix_ns);
+  if (span.start_unix_ns != 0) p = PutFixed64Field(p, kSpanStartTime, span.start_unix_ns);
+  p = PutVarintField(p, kSpanKind, static_cast<uint64_t>(OtlpSpanKind(span.kind)));
+  if (!span.name.empty()) p = PutStringField(p, kSpanName, span.name);
+  if (span.parent_span_id != 0) p = PutSpanId(p, kSpanParentSpanId, span.parent_span_id);
+  p = PutSpanId(p, kSpanSpanId, span.span_id);
+  p = PutTraceId(p, kSpanTraceId, span.trace_id);
+  return EndMessage(p, kScopeSpansSpans, mark);
 }
 
-void OtlpProtoEncoder::PutResourceSpans(const ProcessInfo* process,
-                                        std::span<const SpanData* const> spans) {
-  const size_t resource_spans = Written();
-  PutStringField(kResourceSpansSchemaUrl, kOtlpSchemaUrl);
+uint8_t* OtlpProtoEncoder::PutResourceSpans(uint8_t* p, const ProcessInfo* process,
+                                            std::span<const SpanData* const> spans) {
+  const size_t resource_spans = Written(p);
+  p = PutStringField(p, kResourceSpansSchemaUrl, kOtlpSchemaUrl);
 
-  const size_t scope_spans = Written();
-  PutStringField(kScopeSpansSchemaUrl, kOtlpSchemaUrl);
-  for (size_t i = spans.size(); i-- > 0;) PutSpan(*spans[i]);
-  const size_t scope = Written();
-  PutStringField(kScopeVersion, kOtlpScopeVersion);
-  PutStringField(kScopeName, kOtlpScopeName);
-  EndMessage(kScopeSpansScope, scope);
-  EndMessage(kResourceSpansScopeSpans, scope_spans);
+  const size_t scope_spans = Written(p);
+  p = PutStringField(p, kScopeSpansSchemaUrl, kOtlpSchemaUrl);
+  for (size_t i = spans.size(); i-- > 0;) p = PutSpan(p, *spans[i]);
+  const size_t scope = Written(p);
+  p = PutStringField(p, kScopeVersion, kOtlpScopeVersion);
+  p = PutStringField(p, kScopeName, kOtlpScopeName);
+  p = EndMessage(p, kScopeSpansScope, scope);
+  p = EndMessage(p, kResourceSpansScopeSpans, scope_spans);
 
-  const size_t resource = Written();
+  const size_t resource = Written(p);
   BuildOtlpResource(process, defaults_, &resource_);
   for (size_t i = resource_.size(); i-- > 0;) {
     const OtlpResourceAttribute& a = resource_[i];
-    if (a.is_int) {
-      PutKeyValue(kResourceAttributes, a.key, AttrValue(a.int_value));
-    } else {
-      PutStringKeyValue(kResourceAttributes, a.key, a.string_value);
-    }
+    p = a.is_int ? PutKeyValue(p, kResourceAttributes, a.key, AttrValue(a.int_value))
+                 : PutStringKeyValue(p, kResourceAttributes, a.key, a.string_value);
   }
-  EndMessage(kResourceSpansResource, resource);
-  EndMessage(kRequestResourceSpans, resource_spans);
+  p = EndMessage(p, kResourceSpansResource, resource);
+  return EndMessage(p, kRequestResourceSpans, resource_spans);
 }
 
 std::string_view OtlpProtoEncoder::Encode(std::span<const TraceBatch* const> traces) {
-  if (storage_ == nullptr) Grow(kInitialBufferBytes);
-  pos_ = end_;
+  uint8_t* p = storage_ ? end_ : Grow(nullptr, kInitialBufferBytes);
   groups_.Build(traces);
-  for (size_t g = groups_.size(); g-- > 0;) PutResourceSpans(groups_.process(g), groups_.spans(g));
-  return {reinterpret_cast<const char*>(pos_), Written()};
+  for (size_t g = groups_.size(); g-- > 0;)
+    p = PutResourceSpans(p, groups_.process(g), groups_.spans(g));
+  return {reinterpret_cast<const char*>(p), Written(p)};
 }
 
 }  // namespace agentring::reader

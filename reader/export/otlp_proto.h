@@ -100,33 +100,35 @@ class OtlpProtoEncoder {
   std::string_view Encode(std::span<const TraceBatch* const> traces);
 
  private:
-  void Grow(size_t need);
-  void Reserve(size_t n) {
-    if (static_cast<size_t>(pos_ - begin_) < n) Grow(n);
+  // Every Put* takes the write position `p` and returns the new one (bytes go in front of p).
+  // Passing it by value keeps it in a register: a member written through uint8_t* stores would
+  // be reloaded after every byte (char stores may alias anything).
+  uint8_t* Grow(uint8_t* p, size_t need);
+  uint8_t* Reserve(uint8_t* p, size_t n) {
+    return static_cast<size_t>(p - begin_) < n ? Grow(p, n) : p;
   }
-  size_t Written() const { return static_cast<size_t>(end_ - pos_); }
-  void PutVarint(uint64_t v);
-  void PutTag(uint32_t field, uint32_t wire);
-  void PutFixed64(uint64_t v);
-  void PutBytesField(uint32_t field, const void* data, size_t n);
-  void PutStringField(uint32_t field, std::string_view s);
-  void PutFixed64Field(uint32_t field, uint64_t v);
-  void PutVarintField(uint32_t field, uint64_t v);
-  void EndMessage(uint32_t field, size_t mark);  // writes the length since `mark` and the tag
-  void PutSpanId(uint32_t field, uint64_t id);
-  void PutTraceId(uint32_t field, const TraceId& id);
+  size_t Written(const uint8_t* p) const { return static_cast<size_t>(end_ - p); }
+  uint8_t* PutBytesField(uint8_t* p, uint32_t field, const void* data, size_t n);
+  uint8_t* PutStringField(uint8_t* p, uint32_t field, std::string_view s);
+  uint8_t* PutFixed64Field(uint8_t* p, uint32_t field, uint64_t v);
+  uint8_t* PutVarintField(uint8_t* p, uint32_t field, uint64_t v);
+  // Writes the length of what was written since `mark` (a Written() value) and the tag.
+  uint8_t* EndMessage(uint8_t* p, uint32_t field, size_t mark);
+  uint8_t* PutSpanId(uint8_t* p, uint32_t field, uint64_t id);
+  uint8_t* PutTraceId(uint8_t* p, uint32_t field, const TraceId& id);
   // A KeyValue as field `field` (Span.attributes, Event.attributes, Resource.attributes).
-  void PutKeyValue(uint32_t field, std::string_view key, const AttrValue& value);
-  void PutStringKeyValue(uint32_t field, std::string_view key, std::string_view value);
-  void PutAttributes(uint32_t field, const std::vector<Attribute>& attributes);
-  void PutSpan(const SpanData& span);
-  void PutResourceSpans(const ProcessInfo* process, std::span<const SpanData* const> spans);
+  uint8_t* PutKeyValue(uint8_t* p, uint32_t field, std::string_view key, const AttrValue& value);
+  uint8_t* PutStringKeyValue(uint8_t* p, uint32_t field, std::string_view key,
+                             std::string_view value);
+  uint8_t* PutAttributes(uint8_t* p, uint32_t field, const std::vector<Attribute>& attributes);
+  uint8_t* PutSpan(uint8_t* p, const SpanData& span);
+  uint8_t* PutResourceSpans(uint8_t* p, const ProcessInfo* process,
+                            std::span<const SpanData* const> spans);
 
   const OtlpResourceDefaults* defaults_;
-  // The buffer is written from end_ down to pos_; [pos_, end_) is the encoded message.
+  // The buffer is written from end_ downwards; Encode returns [p, end_).
   std::unique_ptr<uint8_t[]> storage_;
   uint8_t* begin_ = nullptr;
-  uint8_t* pos_ = nullptr;
   uint8_t* end_ = nullptr;
   std::string sanitized_;  // an ill-formed UTF-8 string with U+FFFD replacements
   OtlpSpanGroups groups_;
