@@ -223,12 +223,12 @@ class OtlpHttpExporter final : public Exporter {
                               "; batch dropped, not retried (further ones only counted)");
         return Failed(spans);
       }
+      if (shutdown_.load(std::memory_order_acquire)) break;
       if (!in_outage_) {
         fprintf(stderr, "agentring-reader: otlp: %s: %s; retrying\n", opts_.endpoint.c_str(),
                 a.detail.c_str());
         in_outage_ = true;
       }
-      if (shutdown_.load(std::memory_order_acquire)) break;
       const int64_t wait_ms = a.retry_after_ms >= 0 ? a.retry_after_ms : BackoffMs(retry);
       const int64_t elapsed_ms =
           std::chrono::duration_cast<Millis>(Clock::now() - first_attempt).count();

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -17,6 +18,7 @@ using tcp = asio::ip::tcp;
 
 struct OtlpListener::Impl {
   asio::io_context ioc;
+  std::unique_ptr<asio::ssl::context> tls;  // null for plain HTTP
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread accept_thread;
   std::vector<std::shared_ptr<tcp::socket>> connections;
@@ -56,6 +58,20 @@ bool OtlpListener::Start(std::string* error) {
   Stop();
   std::lock_guard<std::mutex> lock(mu_);
   beast::error_code ec;
+  if (!options_.tls_certificate_file.empty() && !impl_->tls) {
+    auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls->use_certificate_chain_file(options_.tls_certificate_file, ec);
+    if (!ec) tls->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (!ec && !options_.tls_client_ca_file.empty()) {
+      tls->load_verify_file(options_.tls_client_ca_file, ec);
+      tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+    if (ec) {
+      *error = "listener TLS setup: " + ec.message();
+      return false;
+    }
+    impl_->tls = std::move(tls);
+  }
   auto acceptor = std::make_unique<tcp::acceptor>(impl_->ioc);
   const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port_);
   acceptor->open(ep.protocol(), ec);
@@ -110,12 +126,31 @@ void OtlpListener::Serve(int connection) {
     std::lock_guard<std::mutex> lock(mu_);
     socket = impl_->connections[connection];
   }
+  const int fd = socket->native_handle();
+  if (!impl_->tls) {
+    ServeRequests(*socket, fd);
+    return;
+  }
+  asio::ssl::stream<tcp::socket&> stream(*socket, *impl_->tls);
+  beast::error_code ec;
+  stream.handshake(asio::ssl::stream_base::server, ec);
+  if (ec) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_.tls_handshakes_failed;
+    ::shutdown(fd, SHUT_RDWR);
+    return;
+  }
+  ServeRequests(stream, fd);
+}
+
+template <typename Stream>
+void OtlpListener::ServeRequests(Stream& stream, int native_fd) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(256u << 20);
     beast::error_code ec;
-    http::read(*socket, buffer, parser, ec);
+    http::read(stream, buffer, parser, ec);
     if (ec) return;
     const http::request<http::string_body>& req = parser.get();
 
@@ -177,9 +212,9 @@ void OtlpListener::Serve(int connection) {
     }
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
-    http::write(*socket, res, ec);
+    http::write(stream, res, ec);
     if (ec || !req.keep_alive()) {
-      ::shutdown(socket->native_handle(), SHUT_RDWR);
+      ::shutdown(native_fd, SHUT_RDWR);
       return;
     }
   }

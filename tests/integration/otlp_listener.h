@@ -30,6 +30,11 @@ struct OtlpListenerOptions {
   int fail_first = 0;         // answer the first N requests with fail_status
   int fail_status = 503;
   std::string retry_after;    // Retry-After header value on those answers ("" = none)
+  // HTTPS: the server's certificate chain and key (PEM); "" = plain HTTP.
+  std::string tls_certificate_file;
+  std::string tls_key_file;
+  // With TLS: require a client certificate signed by this CA ("" = none asked for).
+  std::string tls_client_ca_file;
 };
 
 // One span as received, with its resource.
@@ -46,6 +51,7 @@ struct ListenerCounts {
   uint64_t gzip_requests = 0;
   uint64_t protobuf_requests = 0;
   uint64_t json_requests = 0;
+  uint64_t tls_handshakes_failed = 0;
   std::vector<std::string> errors;  // bad requests (wrong path, undecodable body …)
 };
 
@@ -65,7 +71,11 @@ class OtlpListener {
 
   uint16_t port() const { return port_; }
   // The base URL for --otlp-endpoint.
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // https://localhost:PORT with TLS (the test certificates name localhost).
+  std::string base_url() const {
+    return options_.tls_certificate_file.empty() ? "http://127.0.0.1:" + std::to_string(port_)
+                                                 : "https://localhost:" + std::to_string(port_);
+  }
 
   std::vector<ReceivedSpan> spans() const;
   ListenerCounts counts() const;
@@ -74,6 +84,8 @@ class OtlpListener {
   struct Impl;
   void AcceptLoop();
   void Serve(int connection);
+  template <typename Stream>
+  void ServeRequests(Stream& stream, int native_fd);
 
   OtlpListenerOptions options_;
   uint16_t port_ = 0;
