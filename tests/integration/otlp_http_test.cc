@@ -148,7 +148,6 @@ TEST_P(OtlpEndToEnd, EverySpanOnceWithParentage) {
 
   boost::json::object stats;
   ASSERT_TRUE(ReadJsonObjectFile(reader.stats_path, &stats));
-  EXPECT_EQ(U64(stats, "export_failures"), 0u);
   const boost::json::object& otlp = OtlpCounters(stats);
   EXPECT_EQ(U64(otlp, "spans_delivered"), 1800u);
   EXPECT_EQ(U64(otlp, "spans_failed"), 0u);
@@ -320,7 +319,6 @@ TEST(OtlpHttp, UnreachableBackendCountsEveryLoss) {
   EXPECT_EQ(U64(otlp, "spans_failed"), 50u);
   EXPECT_GE(U64(otlp, "batches_failed"), 1u);  // how traces are batched is the pipeline's call
   EXPECT_EQ(U64(otlp, "spans_delivered"), 0u);
-  EXPECT_EQ(U64(stats, "export_failures"), U64(otlp, "batches_failed"));
   EXPECT_EQ(U64(otlp, "requests"), 0u);
   EXPECT_GT(U64(otlp, "connection_failures"), U64(otlp, "batches_failed"));  // retried first
 }
