@@ -13,6 +13,8 @@ PACKAGES=(
   libbenchmark-dev                   # Google Benchmark
   zlib1g-dev                         # gzip for exporters
   libyaml-cpp-dev                    # the reader's config file (--config FILE, tail_sampling:)
+  libssl-dev                         # HTTPS for the OTLP exporter (Boost.Asio SSL)
+  openssl                            # makes the certificates of the OTLP HTTPS tests
   libjemalloc-dev                    # the reader's allocator: spans are built on one thread and
                                      # freed on the export thread, which glibc malloc serialises
   python3                            # the integration harness helpers and the Python package

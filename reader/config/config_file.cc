@@ -45,6 +45,14 @@ constexpr ReaderFlag kFlags[] = {
     {"full-policy", FlagKind::kValue},
     {"group", FlagKind::kValue},
     {"allow-foreign-owner", FlagKind::kSwitch},
+    {"otlp-endpoint", FlagKind::kValue},
+    {"otlp-protocol", FlagKind::kValue},
+    {"otlp-compression", FlagKind::kValue},
+    {"otlp-timeout-ms", FlagKind::kValue, FlagValue::kUnsigned},
+    {"otlp-header", FlagKind::kRepeated},
+    {"otlp-retry-initial-ms", FlagKind::kValue, FlagValue::kUnsigned},
+    {"otlp-retry-max-backoff-ms", FlagKind::kValue, FlagValue::kUnsigned},
+    {"otlp-retry-max-elapsed-ms", FlagKind::kValue, FlagValue::kUnsigned},
 };
 
 constexpr std::string_view kExporterTypes[] = {"tree", "jsonl", "otlp", "chrome"};

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "reader/export/otlp_content.h"
 #include "reader/export/utf8.h"
 
 namespace agentring::reader {
@@ -107,35 +108,18 @@ bool AppendAttributeList(const std::vector<Attribute>& attributes, bool need_com
   return need_comma;
 }
 
-bool HasKey(const std::vector<Attribute>& attributes, std::string_view key) {
-  for (const Attribute& a : attributes)
-    if (a.key == key) return true;
-  return false;
-}
-
-void AppendResource(const ProcessInfo* process, std::string* out) {
+void AppendResource(const ProcessInfo* process, const OtlpResourceDefaults* defaults,
+                    std::string* out) {
+  thread_local std::vector<OtlpResourceAttribute> attrs;  // kept: no allocation once warm
+  BuildOtlpResource(process, defaults, &attrs);
   out->append("{\"resource\":{\"attributes\":[");
-  if (process == nullptr) {
-    AppendStringKeyValue("service.name", "unknown_service", out);
-  } else {
-    bool has_service_name = false;
-    for (const auto& [key, value] : process->resource) has_service_name |= key == "service.name";
-    bool comma = false;
-    if (!has_service_name) {
-      AppendStringKeyValue("service.name",
-                           process->service_name.empty() ? "unknown_service"
-                                                         : std::string_view(process->service_name),
-                           out);
-      comma = true;
+  for (size_t i = 0; i < attrs.size(); ++i) {
+    if (i) out->push_back(',');
+    if (attrs[i].is_int) {
+      AppendKeyValue(attrs[i].key, AttrValue(attrs[i].int_value), out);
+    } else {
+      AppendStringKeyValue(attrs[i].key, attrs[i].string_value, out);
     }
-    for (const auto& [key, value] : process->resource) {
-      if (key == "process.pid") continue;  // written below with its proper int type
-      if (comma) out->push_back(',');
-      AppendStringKeyValue(key, value, out);
-      comma = true;
-    }
-    if (comma) out->push_back(',');
-    AppendKeyValue("process.pid", AttrValue(int64_t{process->pid}), out);
   }
   out->append("]},\"schemaUrl\":\"");
   out->append(kOtlpSchemaUrl);
@@ -156,8 +140,7 @@ void AppendSpan(const SpanData& span, std::string* out) {
   out->append("\",\"parentSpanId\":\"");
   if (span.parent_span_id != 0) AppendSpanIdHex(span.parent_span_id, out);
   out->append("\",\"flags\":");
-  AppendInt(kOtlpFlagSampled | kOtlpFlagHasIsRemote | (span.parent_remote ? kOtlpFlagIsRemote : 0),
-            out);
+  AppendInt(OtlpSpanFlags(span), out);
   out->append(",\"name\":");
   AppendJsonString(span.name, out);
   out->append(",\"kind\":");
@@ -168,13 +151,14 @@ void AppendSpan(const SpanData& span, std::string* out) {
   AppendQuotedInt(span.end_unix_ns, out);
 
   out->append(",\"attributes\":[");
+  const OtlpSpanExtras extras = OtlpSpanExtrasOf(span);
   bool comma = false;
-  if (!HasKey(span.attributes, kAgentKindKey)) {
+  if (extras.add_kind) {
     AppendStringKeyValue(kAgentKindKey, KindString(span.kind), out);
     comma = true;
   }
   comma = AppendAttributeList(span.attributes, comma, out);
-  if (span.incomplete && !HasKey(span.attributes, kIncompleteKey)) {
+  if (extras.add_incomplete) {
     if (comma) out->push_back(',');
     AppendKeyValue(kIncompleteKey, AttrValue(true), out);
   }
@@ -268,37 +252,28 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-void AppendOtlpJson(const TraceBatch& batch, std::string* out) {
-  // Group spans by writer process, keeping first-appearance order of both processes and spans.
-  // A trace touches few processes, so a linear search (with a last-hit shortcut) beats a map.
-  std::vector<const ProcessInfo*> processes;
-  std::vector<uint32_t> group_of(batch.spans.size());
-  size_t last = 0;
-  for (size_t i = 0; i < batch.spans.size(); ++i) {
-    const ProcessInfo* p = batch.spans[i] ? batch.spans[i]->process.get() : nullptr;
-    if (processes.empty() || processes[last] != p) {
-      last = processes.size();
-      for (size_t g = 0; g < processes.size(); ++g)
-        if (processes[g] == p) last = g;
-      if (last == processes.size()) processes.push_back(p);
-    }
-    group_of[i] = static_cast<uint32_t>(last);
-  }
-
+void AppendOtlpJson(std::span<const TraceBatch* const> traces,
+                    const OtlpResourceDefaults* defaults, std::string* out) {
+  thread_local OtlpSpanGroups groups;  // kept: no allocation once warm
+  groups.Build(traces);
   out->append("{\"resourceSpans\":[");
-  for (size_t g = 0; g < processes.size(); ++g) {
+  for (size_t g = 0; g < groups.size(); ++g) {
     if (g) out->push_back(',');
-    AppendResource(processes[g], out);
+    AppendResource(groups.process(g), defaults, out);
     bool comma = false;
-    for (size_t i = 0; i < batch.spans.size(); ++i) {
-      if (group_of[i] != g || !batch.spans[i]) continue;
+    for (const SpanData* span : groups.spans(g)) {
       if (comma) out->push_back(',');
-      AppendSpan(*batch.spans[i], out);
+      AppendSpan(*span, out);
       comma = true;
     }
     out->append("]}]}");
   }
   out->append("]}");
+}
+
+void AppendOtlpJson(const TraceBatch& batch, std::string* out) {
+  const TraceBatch* one[] = {&batch};
+  AppendOtlpJson(one, nullptr, out);
 }
 
 }  // namespace agentring::reader

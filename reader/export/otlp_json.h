@@ -6,6 +6,7 @@
 #define AGENTRING_READER_EXPORT_OTLP_JSON_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,13 @@ inline constexpr std::string_view kIncompleteKey = "agentring.incomplete";
 // resourceSpans entry and its one scopeSpans entry carry schemaUrl kOtlpSchemaUrl. Output is
 // always valid UTF-8 JSON whatever bytes the strings hold. Thread-safe (no shared state).
 void AppendOtlpJson(const TraceBatch& batch, std::string* out);
+
+// Appends one ExportTraceServiceRequest for several traces (the body of one OTLP/HTTP request):
+// as above, with spans of all traces grouped by process; `defaults` (may be null) adds the
+// reader's fallback and host/SDK attributes to every resource (see otlp_content.h).
+struct OtlpResourceDefaults;
+void AppendOtlpJson(std::span<const TraceBatch* const> traces,
+                    const OtlpResourceDefaults* defaults, std::string* out);
 
 // Appends `s` as a quoted JSON string: escapes '"', '\\' and control characters (short forms for
 // \b \f \n \r \t, \u00XX for the rest) and replaces every ill-formed UTF-8 subpart with U+FFFD.

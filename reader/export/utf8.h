@@ -4,6 +4,10 @@
 #define AGENTRING_READER_EXPORT_UTF8_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 namespace agentring::reader {
 
@@ -38,6 +42,57 @@ inline int Utf8SequenceStep(const unsigned char* p, size_t n) {
     if (static_cast<size_t>(i) >= n || p[i] < 0x80 || p[i] > 0xBF) return -i;
   }
   return need + 1;
+}
+
+// True when every byte of [p, p + n) is ASCII: 8 bytes at a time, the common case for keys and
+// values, so a full UTF-8 validation only runs on text that has a byte >= 0x80.
+inline bool IsAscii(const char* p, size_t n) {
+  uint64_t acc = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    acc |= w;
+  }
+  for (; i < n; ++i) acc |= static_cast<uint8_t>(p[i]);
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
+// True when `s` is well-formed UTF-8.
+inline bool IsWellFormedUtf8(std::string_view s) {
+  if (IsAscii(s.data(), s.size())) return true;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    const int step = Utf8SequenceStep(p + i, s.size() - i);
+    if (step < 0) return false;
+    i += static_cast<size_t>(step);
+  }
+  return true;
+}
+
+// Appends `s` with every ill-formed subpart replaced by U+FFFD (as AppendJsonString does).
+inline void AppendSanitizedUtf8(std::string_view s, std::string* out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (p[i] < 0x80) {
+      out->push_back(s[i++]);
+      continue;
+    }
+    const int step = Utf8SequenceStep(p + i, s.size() - i);
+    if (step > 0) {
+      out->append(s.data() + i, static_cast<size_t>(step));
+      i += static_cast<size_t>(step);
+    } else {
+      out->append(kUtf8Replacement, 3);
+      i += static_cast<size_t>(-step);
+    }
+  }
 }
 
 }  // namespace agentring::reader

@@ -53,14 +53,18 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     std::unique_ptr<Exporter> e;
     ExporterQueueOptions qo = spec.queue;
     qo.synchronous = opts.synchronous;
-    if (IsFileExporter(spec.type)) {
+    if (spec.type == "otlp") {  // a network exporter: no --out; a full queue drops and counts
+      e = MakeOtlpHttpExporter(opts.otlp, error);
+      if (!e) return nullptr;
+      qo.block_when_full = false;
+    } else if (IsFileExporter(spec.type)) {
       const RotationPolicy rotation{spec.out_max_bytes, spec.out_max_files ? spec.out_max_files
                                                                            : kDefaultRotationMaxFiles};
       e = MakeFileExporter(spec.type, path, rotation, error);
       if (!e) return nullptr;
       qo.block_when_full = true;  // a local file: back-pressure, never drops
     } else {
-      *error = "unknown exporter '" + spec.type + "'";
+      *error = "unknown exporter '" + spec.type + "' (expected tree, jsonl, chrome or otlp)";
       return nullptr;
     }
     loop->exporters_.push_back(std::make_unique<ExporterQueue>(std::move(e), qo));

@@ -23,6 +23,7 @@
 #include "reader/export/exporter.h"
 #include "reader/pipeline/exporter_queue.h"
 #include "reader/pipeline/processor.h"
+#include "reader/export/otlp_http.h"
 #include "reader/metrics/metrics_server.h"
 #include "reader/metrics/reader_metrics.h"
 #include "reader/pipeline/state_file.h"
@@ -31,7 +32,7 @@
 namespace agentring::reader {
 
 struct ExporterSpec {
-  std::string type;  // "tree" | "jsonl" | "chrome"
+  std::string type;  // "tree" | "jsonl" | "chrome" | "otlp"
   std::string out;   // "" = the exporter's default ("-")
   // Its queue. File exporters wait for room when it is full (a local file cannot be "down");
   // network exporters drop and count (a dead backend must not stall the reader).
@@ -73,6 +74,7 @@ struct ReaderOptions {
   int32_t metrics_port = -1;
   std::string metrics_bind = "127.0.0.1";
   uint64_t health_interval_ms = 250;  // how often the ring-health gauges are refreshed
+  OtlpHttpOptions otlp;            // the otlp exporter's (environment, then --otlp-* flags)
 };
 
 class ReaderLoop {

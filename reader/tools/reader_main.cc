@@ -4,6 +4,7 @@
 //                    [--full-policy drop|overwrite] [--group NAME] [--allow-foreign-owner]
 //                    --exporter tree|jsonl|chrome|otlp [--out FILE [--out-max-bytes N]
 //                    [--out-max-files K]] … [--stats-json FILE]
+//                    [--otlp-endpoint URL] [--otlp-protocol P] [--otlp-compression C] …
 //                    [--exit-when-idle-ms MS] [--shutdown-timeout-ms MS]
 //
 // Exit status: 0 after a clean shutdown (SIGTERM, SIGINT, idle), 1 on a fatal error (missing or
@@ -37,11 +38,14 @@ void OnSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
 constexpr const char* kUsage =
     "usage: agentring-reader [--segment NAME] [--create] [--lanes N] [--lane-kib K] "
     "[--process-slots N] [--full-policy drop|overwrite] [--group NAME] [--allow-foreign-owner] "
-    "--exporter tree|jsonl|chrome [--out FILE] [--out-max-bytes N[K|M|G]] "
+    "--exporter tree|jsonl|chrome|otlp [--out FILE] [--out-max-bytes N[K|M|G]] "
     "[--out-max-files K] ... [--stats-json FILE] "
     "[--exit-when-idle-ms MS] [--shutdown-timeout-ms MS] [--decision-wait-ms MS] "
     "[--max-open-ms MS] [--pricing FILE] [--redact-rules FILE] [--state-dir DIR] "
-    "[--checkpoint-ms MS] [--metrics-port PORT [--metrics-bind ADDR]] [--config FILE]";
+    "[--checkpoint-ms MS] [--metrics-port PORT [--metrics-bind ADDR]] [--config FILE] "
+    "[--otlp-endpoint URL] [--otlp-protocol http/protobuf|http/json] "
+    "[--otlp-compression gzip|none] [--otlp-timeout-ms MS] [--otlp-header K=V] ... "
+    "[--otlp-retry-initial-ms MS] [--otlp-retry-max-backoff-ms MS] [--otlp-retry-max-elapsed-ms MS]";
 
 int UsageError(const std::string& what) {
   fprintf(stderr, "agentring-reader: %s\n%s\n", what.c_str(), kUsage);
@@ -67,6 +71,48 @@ bool ParseByteSize(const std::string& text, uint64_t* bytes) {
   return true;
 }
 
+// The otlp exporter's options: the OTEL_EXPORTER_OTLP_* environment, then the --otlp-* flags.
+// Read only when an otlp exporter is configured (a bad variable must not stop a jsonl reader).
+bool ApplyOtlpOptions(const po::variables_map& vm, ReaderOptions& o, std::string* error) {
+  bool wanted = false;
+  for (const auto& e : o.exporters) wanted |= e.type == "otlp";
+  if (!wanted) return true;
+  agentring::reader::OtlpHttpOptions& otlp = o.otlp;
+  if (!agentring::reader::OtlpOptionsFromEnv(&otlp, error)) return false;
+  if (vm.count("otlp-endpoint"))
+    otlp.endpoint = agentring::reader::OtlpTracesEndpoint(vm["otlp-endpoint"].as<std::string>());
+  if (vm.count("otlp-protocol") &&
+      !agentring::reader::ParseOtlpProtocol(vm["otlp-protocol"].as<std::string>(), &otlp.protocol,
+                                            error))
+    return false;
+  if (vm.count("otlp-compression")) {
+    const std::string c = vm["otlp-compression"].as<std::string>();
+    if (c != "gzip" && c != "none") {
+      *error = "--otlp-compression '" + c + "': expected gzip or none";
+      return false;
+    }
+    otlp.gzip = c == "gzip";
+  }
+  if (vm.count("otlp-timeout-ms")) otlp.timeout_ms = vm["otlp-timeout-ms"].as<uint64_t>();
+  if (vm.count("otlp-header")) {
+    for (const std::string& h : vm["otlp-header"].as<std::vector<std::string>>()) {
+      const size_t eq = h.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        *error = "--otlp-header '" + h + "': expected KEY=VALUE";
+        return false;
+      }
+      otlp.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+    }
+  }
+  if (vm.count("otlp-retry-initial-ms"))
+    otlp.retry_initial_backoff_ms = vm["otlp-retry-initial-ms"].as<uint64_t>();
+  if (vm.count("otlp-retry-max-backoff-ms"))
+    otlp.retry_max_backoff_ms = vm["otlp-retry-max-backoff-ms"].as<uint64_t>();
+  if (vm.count("otlp-retry-max-elapsed-ms"))
+    otlp.retry_max_elapsed_ms = vm["otlp-retry-max-elapsed-ms"].as<uint64_t>();
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,7 +128,7 @@ int main(int argc, char** argv) {
       ("full-policy", po::value<std::string>(), "a created segment's full lanes: drop (default: drop the newest group, count it) or overwrite (flight recorder: the oldest records go, counted)")
       ("group", po::value<std::string>(), "share a created segment with this group (mode 0660 instead of 0600)")
       ("allow-foreign-owner", "read a segment that belongs to another user")
-      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl | chrome (repeatable)")
+      ("exporter", po::value<std::vector<std::string>>()->composing(), "tree | jsonl | chrome | otlp (repeatable)")
       ("out", po::value<std::vector<std::string>>()->composing(), "output of the exporter before it ('-' = stdout)")
       ("out-max-bytes", po::value<std::vector<std::string>>()->composing(), "jsonl: rotate the --out file before it exceeds N bytes (K/M/G suffixes)")
       ("out-max-files", po::value<std::vector<std::string>>()->composing(), "jsonl: with --out-max-bytes, files kept, the --out file included (default 5)")
@@ -96,7 +142,15 @@ int main(int argc, char** argv) {
       ("state-dir", po::value<std::string>(), "keep crash-safe state here: a reader killed and restarted with the same directory loses nothing and exports nothing twice")
       ("metrics-port", po::value<uint32_t>(), "serve Prometheus metrics at http://BIND:PORT/metrics (0 = any free port, printed on stderr)")
       ("metrics-bind", po::value<std::string>(), "address the metrics endpoint listens on (default 127.0.0.1)")
-      ("checkpoint-ms", po::value<uint64_t>(), "with --state-dir: the longest a finished trace waits for its checkpoint (default 200)");
+      ("checkpoint-ms", po::value<uint64_t>(), "with --state-dir: the longest a finished trace waits for its checkpoint (default 200)")
+      ("otlp-endpoint", po::value<std::string>(), "OTLP base URL, /v1/traces appended (default $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)")
+      ("otlp-protocol", po::value<std::string>(), "http/protobuf (default) | http/json")
+      ("otlp-compression", po::value<std::string>(), "gzip | none (default none)")
+      ("otlp-timeout-ms", po::value<uint64_t>(), "per-request timeout (default 10000)")
+      ("otlp-header", po::value<std::vector<std::string>>()->composing(), "K=V header on every OTLP request (repeatable)")
+      ("otlp-retry-initial-ms", po::value<uint64_t>(), "first retry backoff (default 1000)")
+      ("otlp-retry-max-backoff-ms", po::value<uint64_t>(), "backoff cap (default 30000)")
+      ("otlp-retry-max-elapsed-ms", po::value<uint64_t>(), "give a batch up after retrying this long (default 60000)");
 
   po::parsed_options parsed(&desc);
   po::variables_map vm;
@@ -170,8 +224,8 @@ int main(int argc, char** argv) {
   for (const po::option& opt : parsed.options) {
     if (opt.string_key == "exporter") {
       for (const std::string& v : opt.value) {
-        if (v != "tree" && v != "jsonl" && v != "chrome")
-          return UsageError("unknown exporter '" + v + "' (expected tree, jsonl or chrome)");
+        if (v != "tree" && v != "jsonl" && v != "chrome" && v != "otlp")
+          return UsageError("unknown exporter '" + v + "' (expected tree, jsonl, chrome or otlp)");
         o.exporters.push_back({v, ""});
       }
     } else if (opt.string_key == "out") {
@@ -229,6 +283,10 @@ int main(int argc, char** argv) {
     if (o.state_dir.empty()) return UsageError("--checkpoint-ms needs --state-dir");
     o.checkpoint_interval_ms = vm["checkpoint-ms"].as<uint64_t>();
     if (o.checkpoint_interval_ms == 0) return UsageError("--checkpoint-ms must be at least 1");
+  }
+  if (std::string otlp_error; !ApplyOtlpOptions(vm, o, &otlp_error)) {
+    fprintf(stderr, "agentring-reader: %s\n", otlp_error.c_str());
+    return 2;
   }
 
   struct sigaction sa {};
