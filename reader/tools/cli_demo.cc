@@ -13,7 +13,11 @@
 // with a handoff linked to the coder's invocation) → synthesis, linked to both invocations (fan-in).
 // Work is simulated with short sleeps. With AGENTRING_CAPTURE_CONTENT=1 the model and tool calls
 // also record their content.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,13 +48,56 @@ extern char** environ;
 namespace agentring::cli {
 namespace {
 
-constexpr const char* kDemoUsage = "usage: agentring demo [--out-dir DIR] [--keep-segment]";
+constexpr const char* kDemoUsage =
+    "usage: agentring demo [--out-dir DIR] [--keep-segment] [--metrics-port PORT]";
 constexpr int kSegmentWaitMs = 5000;        // bound on the reader creating the segment
 constexpr int kOrchestratorWaitMs = 30000;  // bound on the agent network finishing
 constexpr int kReaderIdleWaitMs = 30000;    // bound on the reader exiting by itself
 constexpr int kTaskWaitMs = 20000;          // bound on one task process (orchestrator side)
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// A free TCP port on 127.0.0.1 for the reader's /metrics (0 when none could be found).
+uint16_t FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// GET http://127.0.0.1:PORT/metrics (HTTP/1.0: the server closes after the body). Returns the
+// body, or "" on any failure.
+std::string ScrapeMetrics(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[16384];
+      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) response.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") > 12 || body == std::string::npos)
+    return "";
+  return response.substr(body + 4);
+}
 
 using EnvOverrides = std::vector<std::pair<std::string, std::string>>;
 
@@ -289,6 +336,7 @@ void FilesystemTool(std::string_view call_id, std::string_view action, std::stri
 int Demo(const Args& args) {
   std::string out_dir = "out/demo";
   bool keep_segment = false;
+  uint16_t metrics_port = 0;  // 0: a free one
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--out-dir" && i + 1 < args.size()) {
@@ -297,6 +345,14 @@ int Demo(const Args& args) {
       out_dir = a.substr(strlen("--out-dir="));
     } else if (a == "--keep-segment") {
       keep_segment = true;
+    } else if (a == "--metrics-port" && i + 1 < args.size()) {
+      char* end = nullptr;
+      unsigned long p = strtoul(args[++i].c_str(), &end, 10);
+      if (end == nullptr || *end != '\0' || p == 0 || p > 65535) {
+        fprintf(stderr, "agentring demo: --metrics-port needs a port 1..65535\n%s\n", kDemoUsage);
+        return 2;
+      }
+      metrics_port = static_cast<uint16_t>(p);
     } else if (a == "-h" || a == "--help") {
       printf("%s\n", kDemoUsage);
       return 0;
@@ -331,12 +387,16 @@ int Demo(const Args& args) {
             reader_path.c_str());
     return 1;
   }
-  pid_t reader = Spawn(reader_path,
-                       {"agentring-reader", "--segment", segment, "--create", "--lanes", "16",
-                        "--lane-kib", "256", "--exporter", "tree", "--out", "-", "--exporter",
-                        "jsonl", "--out", traces_path, "--stats-json", stats_path,
-                        "--exit-when-idle-ms", "300", "--decision-wait-ms", "1000"},
-                       EnvWith({}));
+  if (metrics_port == 0) metrics_port = FreeLoopbackPort();
+  std::vector<std::string> reader_args = {
+      "agentring-reader", "--segment", segment, "--create", "--lanes", "16", "--lane-kib", "256",
+      "--exporter", "tree", "--out", "-", "--exporter", "jsonl", "--out", traces_path,
+      "--stats-json", stats_path, "--exit-when-idle-ms", "1500", "--decision-wait-ms", "1000"};
+  if (metrics_port != 0) {
+    reader_args.push_back("--metrics-port");
+    reader_args.push_back(std::to_string(metrics_port));
+  }
+  pid_t reader = Spawn(reader_path, reader_args, EnvWith({}));
   if (reader < 0) {
     fprintf(stderr, "agentring demo: fork: %s\n", strerror(errno));
     return 1;
@@ -396,7 +456,23 @@ int Demo(const Args& args) {
     }
   }
 
-  // 3. The reader exits by itself once no writer is left and it has been idle.
+  // 3. Prometheus metrics, scraped while the reader still runs (it waits 1.5 s idle before it
+  // exits): the same text `curl http://127.0.0.1:PORT/metrics` shows.
+  const std::string metrics_path = out_dir + "/metrics.txt";
+  std::string metrics_note;
+  if (ok && metrics_port != 0) {
+    SleepMs(600);  // the last trace's decision and processing
+    std::string text = ScrapeMetrics(metrics_port);
+    if (text.empty()) {
+      metrics_note = "; /metrics did not answer";
+    } else {
+      std::ofstream(metrics_path, std::ios::trunc) << text;
+      metrics_note = "; metrics from http://127.0.0.1:" + std::to_string(metrics_port) +
+                     "/metrics in " + metrics_path;
+    }
+  }
+
+  // 4. The reader exits by itself once no writer is left and it has been idle.
   if (!WaitWithTimeout(reader, kReaderIdleWaitMs, &reader_status)) {
     fprintf(stderr, "agentring demo: the reader did not exit within %d ms; stopping it\n",
             kReaderIdleWaitMs);
@@ -423,11 +499,11 @@ int Demo(const Args& args) {
     ok = false;
   }
   std::string kept = keep_segment ? "; segment '" + segment + "' kept" : "";
-  printf("demo: wrote %s (%s, %s, %s); stats in %s%s\n", traces_path.c_str(),
+  printf("demo: wrote %s (%s, %s, %s); stats in %s%s%s\n", traces_path.c_str(),
          Plural(counts.traces, "trace", "traces").c_str(),
          Plural(counts.spans, "span", "spans").c_str(),
          Plural(counts.processes, "process", "processes").c_str(), stats_path.c_str(),
-         kept.c_str());
+         metrics_note.c_str(), kept.c_str());
   fflush(stdout);
   return ok ? 0 : 1;
 }

@@ -213,6 +213,18 @@ TEST(ReaderCli, DemoEndToEnd) {
                         "rag_context_retrieval", "handoff ReviewAgent", "guardrail tests_pass"})
     EXPECT_EQ(names.count(n), 1u) << "no span named '" << n << "'";
 
+  // The reader's /metrics, scraped by the demo while the reader ran: the RED, GenAI and ring
+  // families with the demo's values (5 turns, 4 filesystem calls of which 1 failed).
+  const std::string metrics = ReadFileOrEmpty(out_dir + "/metrics.txt");
+  for (const char* line :
+       {"agent_turns_total 5\n", "agent_tool_calls_total{tool=\"filesystem\",ok=\"false\"} 1\n",
+        "agent_tool_calls_total{tool=\"filesystem\",ok=\"true\"} 3\n",
+        "# TYPE gen_ai_client_token_usage histogram\n",
+        "# TYPE gen_ai_client_operation_duration_seconds histogram\n",
+        "# TYPE agent_errors_total counter\n", "# TYPE agentring_lanes_in_use gauge\n",
+        "# TYPE agentring_records_rejected_total counter\n"})
+    EXPECT_NE(metrics.find(line), std::string::npos) << "no '" << line << "' in\n" << metrics;
+
   // The root is the run, with the conversation id.
   std::vector<const ExportedSpan*> root = FindByName(spans, "execute_query");
   ASSERT_EQ(root.size(), 1u);
