@@ -17,6 +17,7 @@
 // kBatchSpans spans the timer pauses until the lane is drained, so no benchmark ever times the
 // drop path, and each reports `records_dropped`, which must be 0.
 #include <benchmark/benchmark.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,9 @@
 #include "reader/assemble/assembler.h"
 #include "bench/drained_segment.h"
 #include "reader/drain/segment_reader.h"
+#include "reader/export/otlp_proto.h"
+#include "reader/pipeline/reader_loop.h"
+#include "reader/sample/tail_sampler.h"
 
 namespace {
 
@@ -173,29 +178,42 @@ struct UndrainedSegment {
 };
 
 // Fills a lane of `segment` with `spans` spans (start + end, 2 records each) from a new process
-// so that the benchmark process's own writer stays attached to the drained segment.
+// so that the benchmark process's own writer stays attached to the drained segment. The process
+// is this program started again with --fill-lane (posix_spawn, which does not fork: a fork would
+// mark the benchmark's memory copy-on-write and its page faults would land in the timed region).
 // Traces are a root with 9 children. Records per span: 2 without attributes, 6 with 4.
-void FillLane(const std::string& segment, uint64_t spans, bool with_attrs) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    agentring::SetSegmentName(segment);
-    for (uint64_t i = 0; i < spans; i += 10) {
-      Span root("agent.run", Kind::kRun);
-      for (int c = 0; c < 9; ++c) {
-        if (with_attrs) {
-          Span s("execute_tool", Kind::kTool,
-                 {{"tool.name", "filesystem"}, {"tool.target", "/src/main.rs"},
-                  {"tool.bytes", 4096}, {"tool.cached", false}});
-        } else {
-          Span s("bench.span");
-        }
+void FillLaneChild(const std::string& segment, uint64_t spans, bool with_attrs) {
+  agentring::SetSegmentName(segment);
+  for (uint64_t i = 0; i < spans; i += 10) {
+    Span root("agent.run", Kind::kRun);
+    for (int c = 0; c < 9; ++c) {
+      if (with_attrs) {
+        Span s("execute_tool", Kind::kTool,
+               {{"tool.name", "filesystem"}, {"tool.target", "/src/main.rs"},
+                {"tool.bytes", 4096}, {"tool.cached", false}});
+      } else {
+        Span s("bench.span");
       }
     }
-    agentring::ReleaseThreadLane();
-    _exit(0);
+  }
+  agentring::ReleaseThreadLane();
+}
+
+void FillLane(const std::string& segment, uint64_t spans, bool with_attrs) {
+  std::string n = std::to_string(spans);
+  const char* argv[] = {"writer_bench", "--fill-lane", segment.c_str(), n.c_str(),
+                        with_attrs ? "attrs" : "plain", nullptr};
+  pid_t pid = -1;
+  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
+    fprintf(stderr, "writer_bench: posix_spawn failed\n");
+    abort();
   }
   int status = 0;
   waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "writer_bench: the lane filler failed\n");
+    abort();
+  }
 }
 
 void BM_Reader_Drain(benchmark::State& state) {
@@ -217,7 +235,7 @@ void BM_Reader_Drain(benchmark::State& state) {
   state.counters["records_rejected"] = static_cast<double>(r.Collect().records_rejected);
   internal::SegmentMap::Remove(seg.name);
 }
-BENCHMARK(BM_Reader_Drain)->Arg(0)->Arg(1)->ArgName("attrs")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Reader_Drain)->Arg(0)->Arg(1)->ArgName("attrs")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Reader_DrainAssemble(benchmark::State& state) {
   DrainedSegment::Get();
@@ -243,8 +261,90 @@ void BM_Reader_DrainAssemble(benchmark::State& state) {
   state.counters["spans_emitted"] = static_cast<double>(emitted);
   internal::SegmentMap::Remove(seg.name);
 }
-BENCHMARK(BM_Reader_DrainAssemble)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Reader_DrainAssemble)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// An exporter that encodes each batch as the OTLP exporter's protobuf request and drops it: the
+// reader's whole CPU path without a network.
+class NullOtlpSink final : public reader::Exporter {
+ public:
+  std::string_view name() const override { return "otlp-null"; }
+  bool Export(const reader::TraceBatch& b) override {
+    const reader::TraceBatch* one = &b;
+    return ExportBatch({&one, 1}) == 0;
+  }
+  uint64_t ExportBatch(std::span<const reader::TraceBatch* const> traces) override {
+    bytes += enc_.Encode(traces).size();
+    return 0;
+  }
+  uint64_t bytes = 0;
+
+ private:
+  reader::OtlpProtoEncoder enc_;
+};
+
+// The reader pipeline on one core (the loop's synchronous mode: one thread does everything):
+// drain -> assemble -> derive (cost, roll-ups, hotspots) -> tail-sample (three Collector
+// policies, every trace evaluated) -> redact -> OTLP protobuf encode into a null sink.
+// Spans/s of committed spans. Target (issue 4): >= 1M spans/s.
+void BM_Reader_Pipeline(benchmark::State& state) {
+  DrainedSegment::Get();
+  UndrainedSegment seg;
+  reader::ReaderOptions o;
+  o.segment = seg.name;
+  o.synchronous = true;
+  o.assembler.decision_wait_ns = 0;
+  std::string error;
+  auto loop = reader::ReaderLoop::Create(o, &error);
+  if (!loop) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  auto sink = std::make_unique<NullOtlpSink>();
+  NullOtlpSink* sink_ptr = sink.get();
+  loop->AddExporter(std::move(sink));
+  YAML::Node cfg = YAML::Load(R"(
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: big, type: numeric_attribute, numeric_attribute: {key: tool.bytes, min_value: 1000000}}
+  - {name: all, type: always_sample}
+)");
+  auto sampler = reader::TailSampler::Create(cfg, &error);
+  if (!sampler) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  loop->SetTailSampler(std::move(sampler));
+  loop->drain().probe_interval_ns = 0;
+  const uint64_t spans = 40000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    FillLane(seg.name, spans, true);
+    state.ResumeTiming();
+    loop->RunOnePass();
+    loop->RunOnePass();  // the pass after the roots' ends completes the traces
+  }
+  const reader::ExporterQueueStats st = loop->ExporterStats()[0];
+  state.SetItemsProcessed(static_cast<int64_t>(st.spans_exported));
+  state.counters["spans_exported"] = static_cast<double>(st.spans_exported);
+  state.counters["bytes_per_span"] =
+      st.spans_exported ? static_cast<double>(sink_ptr->bytes) / static_cast<double>(st.spans_exported) : 0;
+  if (st.spans_exported != spans * state.iterations())
+    state.SkipWithError("the pipeline did not export every span");
+  loop->Shutdown();
+  internal::SegmentMap::Remove(seg.name);
+}
+BENCHMARK(BM_Reader_Pipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[1], "--fill-lane") == 0) {
+    FillLaneChild(argv[2], strtoull(argv[3], nullptr, 10), strcmp(argv[4], "attrs") == 0);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
