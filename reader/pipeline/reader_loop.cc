@@ -530,6 +530,37 @@ std::string ReaderLoop::StatsJson() const {
   // Per exporter, and the accounting invariant for each (issue 3, item 5): every committed span
   // start is exported, sampled out, rejected, lost for a counted reason, or still in flight
   // (0 after shutdown).
+  // The reader side of the accounting invariant (issue 3, item 5), for the first exporter (the
+  // others' figures are under "exporters"): every committed span start is exported, sampled
+  // out, rejected, lost for a counted reason, or unknown after a reader crash. In flight: what
+  // is still queued or open (0 after a clean shutdown, unless spans were committed while an
+  // earlier reader ran: they were accounted by that one).
+  {
+    const uint64_t committed = d.writer_span_starts_committed;
+    const ExporterQueueStats none;
+    const ExporterQueueStats& e0 = ex.empty() ? none : ex[0];
+    const uint64_t rejected = d.spans_rejected + a.duplicate_span_ids + a.starts_after_placeholder;
+    const uint64_t lost_shutdown = e0.spans_lost_shutdown_timeout + spans_lost_shutdown_timeout_;
+    const uint64_t accounted = e0.spans_exported + spans_tail_sampled_out_.load() + rejected +
+                               d.span_starts_overwritten + e0.spans_lost_queue_full +
+                               e0.spans_lost_export_failed + lost_shutdown +
+                               spans_unknown_after_reader_crash_;
+    s += ",\"accounting\":{";
+    add("span_starts_committed", committed);
+    add("spans_exported", e0.spans_exported);
+    add("spans_tail_sampled_out", spans_tail_sampled_out_.load());
+    add("spans_rejected", rejected);
+    s += ",\"spans_lost\":{";
+    add("overwritten", d.span_starts_overwritten);
+    add("exporter_queue_full", e0.spans_lost_queue_full);
+    add("export_failed", e0.spans_lost_export_failed);
+    add("shutdown_timeout", lost_shutdown);
+    s += "}";
+    add("spans_unknown_after_reader_crash", spans_unknown_after_reader_crash_);
+    s += ",\"spans_in_flight\":" +
+         std::to_string(static_cast<int64_t>(committed) - static_cast<int64_t>(accounted));
+    s += std::string(",\"balanced\":") + (committed == accounted ? "true" : "false") + "}";
+  }
   s += ",\"exporters\":{";
   for (size_t i = 0; i < ex.size(); ++i) {
     const ExporterQueueStats& e = ex[i];

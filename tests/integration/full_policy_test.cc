@@ -175,6 +175,8 @@ TEST(FullPolicy, OverwriteKeepsTheNewestForALateReader) {
   EXPECT_EQ(U64(stats, "records_rejected"), 0u);
   EXPECT_EQ(U64(stats, "spans_exported"), indices.size());
   EXPECT_EQ(U64(stats, "span_starts_committed"), kSpans);
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_EQ(U64(stats, "records_read") + U64(stats, "records_overwritten"),
             RecordsOfSpans(kSpans, true));
   EXPECT_EQ(U64(stats, "spans_exported") + U64(stats, "span_starts_overwritten"), kSpans);
@@ -241,6 +243,8 @@ TEST(FullPolicy, OverwriteUnderAConcurrentReaderNeverTears) {
   EXPECT_EQ(U64(stats, "spans_exported"), exported);
   EXPECT_EQ(U64(stats, "spans_incomplete"), incomplete);
   EXPECT_EQ(U64(stats, "span_starts_committed"), kSpans);
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_EQ(U64(stats, "records_read") + U64(stats, "records_overwritten"),
             RecordsOfSpans(kSpans, true));
   EXPECT_EQ(U64(stats, "spans_exported") + U64(stats, "span_starts_overwritten"), kSpans);

@@ -50,6 +50,11 @@ TEST(Loadgen, LoadgenExactAccounting) {
   EXPECT_EQ(U64(stats, "spans_incomplete"), 0u);
   EXPECT_EQ(U64(stats, "duplicate_span_ids"), 0u);
   EXPECT_EQ(U64(stats, "export_failures"), 0u);
+  // The reader side of the accounting invariant holds, with everything exported.
+  const boost::json::object& acc = stats.at("accounting").as_object();
+  EXPECT_TRUE(acc.at("balanced").as_bool()) << boost::json::serialize(acc);
+  EXPECT_EQ(acc.at("spans_in_flight").as_int64(), 0);
+  EXPECT_EQ(U64(acc, "spans_exported"), 8000u);
 
   TraceFile file;
   ASSERT_TRUE(ReadTraceFile(reader.traces_path, &file));

@@ -189,6 +189,8 @@ TEST_P(LossMarkers, FullLaneDropsAreSynthesizedAndMarked) {
   ASSERT_TRUE(ReadJsonObjectFile(reader.stats_path, &stats));
   EXPECT_EQ(U64(stats, "spans_synthesized"), 1u);
   EXPECT_EQ(U64(stats, "span_starts_committed"), 7u);
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_EQ(U64(stats, "span_starts_read"), 7u);
   EXPECT_EQ(U64(stats, "spans_started_read"), 7u);
   EXPECT_EQ(U64(stats, "spans_exported"), 7u);  // committed spans: the placeholder is not one

@@ -102,6 +102,8 @@ tail_sampling:
   EXPECT_EQ(U64(stats, "traces_tail_sampled_out"), traces - expected.size());
   EXPECT_EQ(U64(stats, "spans_exported") + U64(stats, "spans_tail_sampled_out"),
             U64(stats, "span_starts_committed"));
+  const boost::json::object& acc = stats.at("accounting").as_object();
+  EXPECT_TRUE(acc.at("balanced").as_bool()) << boost::json::serialize(acc);
 }
 
 TEST(TailSampling, BadConfigIsAOneLineErrorAndExitTwo) {

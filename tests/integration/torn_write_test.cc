@@ -540,6 +540,8 @@ TEST(TornWrites, HundredsOfKilledWritersLeaveOnlyWholeGroups) {
   EXPECT_EQ(U64(stats, "records_rejected"), 0u);
   EXPECT_EQ(U64(stats, "spans_exported"), spans.size());
   EXPECT_EQ(U64(stats, "spans_exported"), U64(stats, "span_starts_committed"));
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_EQ(U64(stats, "duplicate_span_ids"), 0u);
   EXPECT_EQ(U64(stats, "records_orphaned"), 0u);
   EXPECT_EQ(U64(stats, "groups_with_unresolved_strings"), 0u);

@@ -160,6 +160,8 @@ TEST(WriterKill, PacedLoadgenKilledMidRun) {
   ASSERT_TRUE(ReadTraceFile(reader.traces_path, &file));
   EXPECT_EQ(U64(stats, "spans_exported"), file.spans);
   EXPECT_EQ(U64(stats, "spans_exported"), U64(stats, "span_starts_committed"));
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_EQ(U64(stats, "records_dropped_by_writers"), 0u);
   EXPECT_EQ(U64(stats, "records_rejected"), 0u);
   EXPECT_EQ(U64(stats, "records_orphaned"), 0u);
@@ -285,6 +287,8 @@ TEST(WriterKill, WriterInAnotherPidNamespace) {
   ASSERT_TRUE(ReadTraceFile(reader.traces_path, &file));
   EXPECT_EQ(U64(stats, "spans_exported"), file.spans);
   EXPECT_EQ(U64(stats, "spans_exported"), U64(stats, "span_starts_committed"));
+  EXPECT_TRUE(stats.at("accounting").as_object().at("balanced").as_bool())
+      << boost::json::serialize(stats.at("accounting"));
   EXPECT_GE(file.spans, 102u);
   EXPECT_EQ(PidsOf(file), (std::set<int64_t>{1}));
   EXPECT_EQ(U64(stats, "processes_reclaimed"), 1u);
