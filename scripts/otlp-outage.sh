@@ -17,7 +17,7 @@ SEG=outage-$$
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 backend() {
-  python3 - "$PORT" "$OUT/received.txt" <<'EOF' &
+  python3 - "$PORT" "$OUT/received.txt" >/dev/null 2>&1 <<'EOF' &
 import http.server, json, sys
 port, out = int(sys.argv[1]), sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
