@@ -97,8 +97,8 @@ TraceAssembler::~TraceAssembler() = default;
 bool TraceAssembler::IsLocalRoot(const SpanData& s, const Trace* t) const {
   if (s.parent_span_id == 0) return true;
   if (!s.parent_remote) return false;
-  auto it = spans_.find(s.parent_span_id);
-  return it == spans_.end() || it->second.trace != t;
+  const SpanRef* parent = spans_.find(s.parent_span_id);
+  return parent == nullptr || parent->trace != t;
 }
 
 std::string_view TraceAssembler::Strings::operator()(uint32_t id) const {
@@ -162,8 +162,8 @@ void TraceAssembler::Apply(const DecodedGroup& g, const Strings& str, const Tick
 
 void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
   if (g.type != abi::RecordType::SpanStart) {
-    auto it = spans_.find(g.span_id);
-    if (it == spans_.end()) {
+    SpanRef* ref = spans_.find(g.span_id);
+    if (ref == nullptr) {
       // Its start may be in a lane this pass has not reached yet (a span ended on another
       // thread): hold it for a while, with its strings resolved now.
       if (pending_.size() >= kMaxPending) {
@@ -177,11 +177,11 @@ void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
       pending_.push_back(std::move(p));
       return;
     }
-    Apply(g, Strings{&ctx, nullptr}, ctx.clock, it->second);
+    Apply(g, Strings{&ctx, nullptr}, ctx.clock, *ref);
     return;
   }
   ++stats_.spans_started;
-  if (spans_.count(g.span_id) != 0) {
+  if (spans_.contains(g.span_id)) {
     ++stats_.duplicate_span_ids;
     return;
   }
@@ -256,7 +256,7 @@ void TraceAssembler::OnGroup(const DecodedGroup& g, const GroupContext& ctx) {
     t->root_span_id = g.span_id;
   }
   const uint64_t mark = ctx.lane < lanes_.size() ? lanes_[ctx.lane].before_pass : 0;
-  spans_[g.span_id] = SpanRef{t, s.get(), pass_ + 1, pass_mono_ns_, mark};
+  *spans_.try_emplace(g.span_id).first = SpanRef{t, s.get(), pass_ + 1, pass_mono_ns_, mark};
   t->spans.push_back(std::move(s));
   ++t->open;
   t->last_change_mono_ns = pass_mono_ns_;
@@ -299,18 +299,18 @@ void TraceAssembler::OnProcessExit(const ProcessState& p, uint64_t last_unix_ns)
   // Apply what is held first: the real end of a span, read before its start in this pass,
   // must win over closing it as incomplete.
   ApplyPending(/*expire=*/false, MonoNow());
-  for (auto& [id, ref] : spans_) {
+  spans_.for_each([&](uint64_t, SpanRef& ref) {
     if (ref.span->process.get() == p.info.get() && !ref.span->ended)
       CloseIncomplete(ref.span, ref.trace, "writer_exited", last_unix_ns);
-  }
+  });
 }
 
 TraceAssembler::ParentIs TraceAssembler::FindParent(const Trace& t, const SpanRef& ref,
                                                     bool final, uint64_t now_mono_ns) const {
   const SpanData& s = *ref.span;
   if (s.parent_span_id == 0) return ParentIs::kNone;
-  if (auto it = spans_.find(s.parent_span_id); it != spans_.end())
-    return it->second.trace == &t ? ParentIs::kHere : ParentIs::kUnjudged;
+  if (const SpanRef* parent = spans_.find(s.parent_span_id))
+    return parent->trace == &t ? ParentIs::kHere : ParentIs::kUnjudged;
   if (Contains(t.sent_ids, s.parent_span_id)) return ParentIs::kHere;
   // TRACEPARENT into a trace that began outside the ring: the parent is outside too.
   if (s.parent_remote && !t.true_root) return ParentIs::kOutside;
@@ -327,8 +327,8 @@ TraceAssembler::ParentIs TraceAssembler::FindParent(const Trace& t, const SpanRe
 
 bool TraceAssembler::HasWaitingParent(const Trace& t, uint64_t now_mono_ns) const {
   for (const auto& s : t.spans) {
-    auto it = spans_.find(s->span_id);
-    if (it != spans_.end() && FindParent(t, it->second, false, now_mono_ns) == ParentIs::kWaiting)
+    const SpanRef* ref = spans_.find(s->span_id);
+    if (ref != nullptr && FindParent(t, *ref, false, now_mono_ns) == ParentIs::kWaiting)
       return true;
   }
   return false;
@@ -350,9 +350,9 @@ void TraceAssembler::Emit(Trace* t, bool all, uint64_t now_mono_ns) {
       stay[i] = 1;
       continue;
     }
-    auto it = spans_.find(s->span_id);
-    if (it == spans_.end()) continue;  // cannot happen: every held span is in spans_
-    switch (FindParent(*t, it->second, all, now_mono_ns)) {
+    const SpanRef* ref = spans_.find(s->span_id);
+    if (ref == nullptr) continue;  // cannot happen: every held span is in spans_
+    switch (FindParent(*t, *ref, all, now_mono_ns)) {
       case ParentIs::kWaiting:
         stay[i] = 1;
         break;
@@ -540,9 +540,8 @@ void TraceAssembler::ApplyPending(bool expire, uint64_t now_mono_ns) {
   if (pending_.empty()) return;
   std::vector<Pending> still;
   for (Pending& p : pending_) {
-    auto it = spans_.find(p.group.span_id);
-    if (it != spans_.end()) {
-      Apply(p.group, Strings{nullptr, &p.strings}, p.clock, it->second);
+    if (SpanRef* ref = spans_.find(p.group.span_id)) {
+      Apply(p.group, Strings{nullptr, &p.strings}, p.clock, *ref);
     } else if (expire && now_mono_ns - p.since_mono_ns >= opts_.orphan_wait_ns) {
       GiveUp(p);
     } else {
@@ -565,9 +564,9 @@ void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
   ApplyPending(/*expire=*/false, now_mono_ns);
   for (const Pending& p : pending_) GiveUp(p);
   pending_.clear();
-  for (auto& [id, ref] : spans_) {
+  spans_.for_each([&](uint64_t, SpanRef& ref) {
     if (!ref.span->ended) CloseIncomplete(ref.span, ref.trace, reason, now_unix_ns);
-  }
+  });
   for (auto& [id, t] : traces_) Emit(t.get(), true, now_mono_ns);
   traces_.clear();
   spans_.clear();
@@ -848,14 +847,14 @@ bool TraceAssembler::LoadState(std::string_view in, StringPool* pool, const Tick
       }
       s->lane = r.U32();
       s->tid = static_cast<int32_t>(r.I64());
-      if (!r.ok() || spans_.count(s->span_id) != 0) break;
+      if (!r.ok() || spans_.contains(s->span_id)) break;
       if (s->ended) {
         ++t->ended_unsent;
       } else {
         ++t->open;
         if (gone) orphaned.emplace_back(s.get(), t.get());
       }
-      spans_[s->span_id] = SpanRef{t.get(), s.get()};
+      *spans_.try_emplace(s->span_id).first = SpanRef{t.get(), s.get()};
       t->spans.push_back(std::move(s));
     }
     for (const auto& s : t->spans)

@@ -64,6 +64,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reader/assemble/u64_map.h"
 #include "reader/drain/segment_reader.h"
 #include "reader/model/span.h"
 
@@ -174,7 +175,7 @@ class TraceAssembler : public GroupSink {
   AssemblerOptions opts_;
   EmitFn emit_;
   std::unordered_map<TraceId, std::unique_ptr<Trace>, TraceIdHash> traces_;
-  std::unordered_map<uint64_t, SpanRef> spans_;  // span id -> not yet emitted, or still open
+  U64Map<SpanRef> spans_;  // span id -> not yet emitted, or still open
   std::vector<Pending> pending_;                 // groups whose span start has not arrived
   // Traces already sent in full, remembered for late spans until their expiry.
   std::unordered_map<TraceId, Recent, TraceIdHash> recent_;
