@@ -15,6 +15,9 @@ PACKAGES=(
   libjemalloc-dev                    # the reader's allocator: spans are built on one thread and
                                      # freed on the export thread, which glibc malloc serialises
   python3                            # the integration harness helpers and the Python package
+  libasan8 libubsan1 libtsan2        # gcc's sanitizer runtimes (make test-asan, make test-tsan)
+  clang-14 libclang-rt-14-dev        # libFuzzer and clang's sanitizer runtimes (make fuzz)
+  llvm                               # llvm-symbolizer: source lines in sanitizer reports
 )
 
 missing=()
