@@ -33,10 +33,12 @@ SAN_CMAKE = -DCMAKE_BUILD_TYPE=Release -DAGENTRING_BUILD_BENCH=OFF
 SAN_CTEST = ctest --output-on-failure --timeout 900 -j$(JOBS) -LE 'python|bench'
 
 # AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer: build-asan/.
+# verify_asan_link_order=0: the C ABI test compiles a plain C program (no -fsanitize) against
+# the instrumented libagentring.so, which then loads the ASan runtime after libc.
 test-asan: deps
 	@cmake -S . -B build-asan $(SAN_CMAKE) -DAGENTRING_SANITIZE=address,undefined >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1 \
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:verify_asan_link_order=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(SAN_CTEST)
 
 # ThreadSanitizer: build-tsan/. Run with address-space randomisation off (setarch -R), which
