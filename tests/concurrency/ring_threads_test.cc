@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +82,12 @@ TEST(RingThreads, WritersAndReaderInOneProcess) {
   WriterStats ws = GetWriterStats();
   reader::DrainStats ds = drain.Collect();
   internal::SegmentMap::Remove(name);
+  printf("ring threads: %llu span starts committed, %llu dropped (lane full), %llu records read, "
+         "%llu reader passes\n",
+         static_cast<unsigned long long>(ws.span_starts_committed),
+         static_cast<unsigned long long>(ws.span_starts_dropped_full),
+         static_cast<unsigned long long>(ds.records_read),
+         static_cast<unsigned long long>(drain.passes()));
   EXPECT_EQ(ws.spans_started, uint64_t{kThreads} * kSpansPerThread);
   EXPECT_EQ(ws.span_starts_committed + ws.span_starts_dropped_full, ws.spans_started);
   EXPECT_GT(ws.span_starts_committed, 0u);
