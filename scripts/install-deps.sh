@@ -19,6 +19,9 @@ PACKAGES=(
                                      # freed on the export thread, which glibc malloc serialises
   python3                            # the integration harness helpers and the Python package
   prometheus                         # promtool: the tests run `promtool check metrics` on /metrics
+  libasan8 libubsan1 libtsan2        # gcc's sanitizer runtimes (make test-asan, make test-tsan)
+  clang-14 libclang-rt-14-dev        # libFuzzer and clang's sanitizer runtimes (make fuzz)
+  llvm                               # llvm-symbolizer: source lines in sanitizer reports
 )
 
 missing=()

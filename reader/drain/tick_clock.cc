@@ -32,6 +32,11 @@ uint64_t TickClock::ToUnixNs(uint64_t ticks) const {
   }
   int64_t d = static_cast<int64_t>(ticks - anchor_ticks_);
   double ns = static_cast<double>(d) / ticks_per_ns_;
+  // A hostile timestamp or header rate can put ns outside int64, and converting such a double
+  // is undefined (UBSan float-cast-overflow, found by tests/fuzz): clamp (NaN included).
+  constexpr double kLimit = 9.2e18;
+  if (!(ns < kLimit)) ns = kLimit;
+  if (!(ns > -kLimit)) ns = -kLimit;
   return anchor_unix_ns_ + static_cast<uint64_t>(static_cast<int64_t>(ns));
 }
 
