@@ -240,14 +240,7 @@ void AppendJsonString(std::string_view s, std::string* out) {
       ++i;
       continue;
     }
-    const int step = Utf8SequenceStep(p + i, n - i);
-    if (step > 0) {
-      out->append(s.data() + i, static_cast<size_t>(step));
-      i += static_cast<size_t>(step);
-    } else {
-      out->append(kUtf8Replacement, 3);
-      i += static_cast<size_t>(-step);
-    }
+    i += AppendUtf8Sequence(s, i, out);
   }
   out->push_back('"');
 }

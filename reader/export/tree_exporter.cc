@@ -49,14 +49,7 @@ void AppendTerminalSafe(std::string_view s, std::string* out, size_t max_bytes =
       out->push_back(static_cast<char>(c));
       ++i;
     } else {
-      const int step = Utf8SequenceStep(p + i, n - i);
-      if (step > 0) {
-        out->append(s.data() + i, static_cast<size_t>(step));
-        i += static_cast<size_t>(step);
-      } else {
-        out->append(kUtf8Replacement, 3);
-        i += static_cast<size_t>(-step);
-      }
+      i += AppendUtf8Sequence(s, i, out);
     }
   }
 }

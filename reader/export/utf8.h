@@ -58,6 +58,19 @@ inline bool IsAscii(const char* p, size_t n) {
   return (acc & 0x8080808080808080ull) == 0;
 }
 
+// Appends the non-ASCII sequence that starts at s[i], or U+FFFD for an ill-formed subpart;
+// returns the bytes of `s` it consumed.
+inline size_t AppendUtf8Sequence(std::string_view s, size_t i, std::string* out) {
+  const int step =
+      Utf8SequenceStep(reinterpret_cast<const unsigned char*>(s.data()) + i, s.size() - i);
+  if (step > 0) {
+    out->append(s.data() + i, static_cast<size_t>(step));
+    return static_cast<size_t>(step);
+  }
+  out->append(kUtf8Replacement, 3);
+  return static_cast<size_t>(-step);
+}
+
 // True when `s` is well-formed UTF-8.
 inline bool IsWellFormedUtf8(std::string_view s) {
   if (IsAscii(s.data(), s.size())) return true;
@@ -84,14 +97,7 @@ inline void AppendSanitizedUtf8(std::string_view s, std::string* out) {
       out->push_back(s[i++]);
       continue;
     }
-    const int step = Utf8SequenceStep(p + i, s.size() - i);
-    if (step > 0) {
-      out->append(s.data() + i, static_cast<size_t>(step));
-      i += static_cast<size_t>(step);
-    } else {
-      out->append(kUtf8Replacement, 3);
-      i += static_cast<size_t>(-step);
-    }
+    i += AppendUtf8Sequence(s, i, out);
   }
 }
 
