@@ -862,6 +862,10 @@ bool TraceAssembler::LoadState(std::string_view in, StringPool* pool, const Tick
     if (t->root_ended) t->root_end_mono_ns = now;  // decide after the next full pass
     t->queued = t->root_ended || t->emitted;
     TraceId id = t->id;
+    if (!r.ok() || traces_.count(id) != 0) {
+      *error = "reader state: the assembler's part is corrupt (a trace twice)";
+      return false;
+    }
     traces_[id] = std::move(t);
   }
   n = r.Count(90);

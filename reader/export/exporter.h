@@ -49,7 +49,11 @@ class Exporter {
 // Where an exporter writes: `--out PATH` truncates PATH; "-" is standard output.
 // Returns nullptr and sets *error on failure (one line, names the path and the reason).
 class OutputFile;
-std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* error);
+// `resume` (a reader restarted from its --state-dir): PATH is not truncated; a torn last line
+// (the previous reader killed inside a write; its batch was never acknowledged) is cut off and
+// writing continues at the end, so what the previous reader delivered stays.
+std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* error,
+                                       bool resume = false);
 
 // `--exporter tree`: the console tree (seed 000 style) for humans.
 std::unique_ptr<Exporter> MakeTreeExporter(std::unique_ptr<OutputFile> out);
@@ -67,7 +71,8 @@ bool IsFileExporter(std::string_view type);
 // OpenRotatingOutput). Thread-safe (no shared state).
 struct RotationPolicy;
 std::unique_ptr<Exporter> MakeFileExporter(std::string_view type, const std::string& path,
-                                           const RotationPolicy& rotation, std::string* error);
+                                           const RotationPolicy& rotation, std::string* error,
+                                           bool resume = false);
 
 }  // namespace agentring::reader
 

@@ -14,9 +14,17 @@ bool IsFileExporter(std::string_view type) {
 }
 
 std::unique_ptr<Exporter> MakeFileExporter(std::string_view type, const std::string& path,
-                                           const RotationPolicy& rotation, std::string* error) {
+                                           const RotationPolicy& rotation, std::string* error,
+                                           bool resume) {
   if (!IsFileExporter(type)) {
     *error = "unknown exporter '" + std::string(type) + "' (expected tree, jsonl or chrome)";
+    return nullptr;
+  }
+  if (resume && type == "chrome" && path != "-") {
+    // One JSON array per file: a restarted reader cannot continue it, and must not truncate what
+    // the previous reader delivered.
+    *error = "--exporter chrome cannot continue " + path +
+             " after a reader restart (--state-dir): give it a new --out, or use jsonl or otlp";
     return nullptr;
   }
   std::unique_ptr<OutputFile> out;
@@ -27,9 +35,9 @@ std::unique_ptr<Exporter> MakeFileExporter(std::string_view type, const std::str
       *error = "--out-max-bytes applies to --exporter jsonl only, not " + std::string(type);
       return nullptr;
     }
-    out = OpenRotatingOutput(path, rotation, error);
+    out = OpenRotatingOutput(path, rotation, error, resume);
   } else {
-    out = OpenOutput(path, error);
+    out = OpenOutput(path, error, resume);
   }
   if (!out) return nullptr;
   if (type == "tree") return MakeTreeExporter(std::move(out));

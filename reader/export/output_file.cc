@@ -98,21 +98,52 @@ bool OutputFile::WriteWhole(std::string_view data) {
   return true;
 }
 
-std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* error) {
+namespace {
+
+// A resumed regular file: cuts it back to just after its last '\n' (a torn last line) and
+// leaves the offset at the end. Returns false with errno set on failure.
+bool CutTornLastLine(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) return true;
+  off_t end = st.st_size;
+  char buf[4096];
+  while (end > 0) {
+    const off_t from = end > static_cast<off_t>(sizeof buf) ? end - static_cast<off_t>(sizeof buf) : 0;
+    const ssize_t n = pread(fd, buf, static_cast<size_t>(end - from), from);
+    if (n <= 0) return false;
+    for (ssize_t i = n - 1; i >= 0; --i) {
+      if (buf[i] == '\n') {
+        const off_t keep = from + i + 1;
+        return (keep == st.st_size || ftruncate(fd, keep) == 0) && lseek(fd, 0, SEEK_END) >= 0;
+      }
+    }
+    end = from;
+  }
+  return ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_END) >= 0;  // no whole line at all
+}
+
+}  // namespace
+
+std::unique_ptr<OutputFile> OpenOutput(const std::string& path, std::string* error, bool resume) {
   if (path == "-") return std::make_unique<OutputFile>(STDOUT_FILENO, /*owns_fd=*/false, path);
   int fd;
   do {
-    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // Resumed: read-write, to find the last whole line.
+    fd = open(path.c_str(), O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC),
+              0644);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
+  if (fd < 0 || (resume && !CutTornLastLine(fd))) {
     if (error) *error = "cannot open output '" + path + "' for writing: " + strerror(errno);
+    if (fd >= 0) close(fd);
     return nullptr;
   }
   return std::make_unique<OutputFile>(fd, /*owns_fd=*/true, path);
 }
 
 std::unique_ptr<OutputFile> OpenRotatingOutput(const std::string& path,
-                                               const RotationPolicy& policy, std::string* error) {
+                                               const RotationPolicy& policy, std::string* error,
+                                               bool resume) {
   auto fail = [error](std::string why) -> std::unique_ptr<OutputFile> {
     if (error) *error = std::move(why);
     return nullptr;
@@ -120,11 +151,15 @@ std::unique_ptr<OutputFile> OpenRotatingOutput(const std::string& path,
   if (policy.max_bytes == 0) return fail("--out-max-bytes must be at least 1");
   if (policy.max_files == 0) return fail("--out-max-files must be at least 1");
   if (path == "-") return fail("cannot rotate standard output: give --out a file path");
-  std::unique_ptr<OutputFile> out = OpenOutput(path, error);
+  std::unique_ptr<OutputFile> out = OpenOutput(path, error, resume);
   if (!out) return nullptr;
   struct stat st;
   if (fstat(out->fd(), &st) != 0 || !S_ISREG(st.st_mode))
     return fail("cannot rotate output '" + path + "': not a regular file");
+  if (resume) {
+    out->SetRotation(policy, static_cast<uint64_t>(st.st_size));
+    return out;
+  }
   for (uint32_t i = 1; i < policy.max_files; ++i) {
     const std::string old = out->RotatedPath(i);
     if (unlink(old.c_str()) != 0 && errno != ENOENT)

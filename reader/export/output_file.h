@@ -73,12 +73,14 @@ class OutputFile {
 };
 
 // OpenOutput (exporter.h) with rotation: truncates PATH like every --out and removes PATH.1 …
-// PATH.<max_files-1> left by an earlier run, so the files present always come from this run.
+// PATH.<max_files-1> left by an earlier run, so the files present always come from this run
+// (with `resume`, PATH and its rotated files are kept and writing continues in PATH).
 // Fails (nullptr, one line in *error) for "-", for anything that is not a regular file (rotating
 // /dev/null or a FIFO by renaming it would be wrong), for max_bytes == 0 or max_files == 0, and
 // when a leftover rotated file cannot be removed.
 std::unique_ptr<OutputFile> OpenRotatingOutput(const std::string& path,
-                                               const RotationPolicy& policy, std::string* error);
+                                               const RotationPolicy& policy, std::string* error,
+                                               bool resume = false);
 
 }  // namespace agentring::reader
 

@@ -48,6 +48,10 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     return nullptr;
   }
   seg->header()->reader_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+  // A reader restarted from its state continues its files: what the previous one delivered (and
+  // acknowledged, so never sends again) stays.
+  const bool resume =
+      !opts.state_dir.empty() && access((opts.state_dir + "/state").c_str(), F_OK) == 0;
   for (const ExporterSpec& spec : opts.exporters) {
     std::string path = spec.out.empty() ? "-" : spec.out;
     std::unique_ptr<Exporter> e;
@@ -60,7 +64,7 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
     } else if (IsFileExporter(spec.type)) {
       const RotationPolicy rotation{spec.out_max_bytes, spec.out_max_files ? spec.out_max_files
                                                                            : kDefaultRotationMaxFiles};
-      e = MakeFileExporter(spec.type, path, rotation, error);
+      e = MakeFileExporter(spec.type, path, rotation, error, resume);
       if (!e) return nullptr;
       qo.block_when_full = true;  // a local file: back-pressure, never drops
     } else {
@@ -116,7 +120,12 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
   return loop;
 }
 
-ReaderLoop::~ReaderLoop() { StopProcessing(); }
+ReaderLoop::~ReaderLoop() {
+  StopProcessing();
+  // The exporters go first: a batch they still hold acks itself (Delivered) as it is freed,
+  // which needs the ledger and the state directory declared after them.
+  if (!export_abandoned()) exporters_.clear();
+}
 
 void ReaderLoop::Enqueue(TraceBatch&& batch) {
   if (opts_.synchronous) {
@@ -204,6 +213,11 @@ void ReaderLoop::StopProcessing() {
     // whose file is stuck. What is still queued then is counted as lost.
     if (!done_cv_.wait_until(lock, deadline, [this] { return export_done_; })) {
       spans_lost_shutdown_timeout_ = queued_spans_;
+      // Counted lost here: settle them in the ledger, or the next reader would count them again.
+      if (state_) {
+        for (const TraceBatch& b : queue_)
+          if (b.seq != 0) Delivered(b.seq);
+      }
       fprintf(stderr,
               "agentring-reader: processing did not finish within %llu ms; %llu spans not "
               "delivered\n",
@@ -249,7 +263,7 @@ bool ReaderLoop::Checkpoint() {
     uint64_t seq = next_seq_;
     for (TraceBatch& b : staged_) {
       b.seq = seq++;
-      in_flight_[b.seq] = b.spans.size();
+      in_flight_[b.seq] = b.spans.size() - b.placeholders;  // committed spans
     }
     st.in_flight.assign(in_flight_.begin(), in_flight_.end());
     st.next_batch_seq = seq;
@@ -286,7 +300,10 @@ bool ReaderLoop::RestoreState(std::string* error) {
   ReaderState st;
   bool found = false;
   if (!state_->Load(&st, &found, error)) return false;
-  if (!found) return true;
+  if (!found) {
+    state_->RemoveLeftovers();
+    return true;
+  }
   // Batches the previous reader handed to exporters without an ack may or may not have been
   // delivered: count them, never send them again.
   std::vector<uint64_t> acks = state_->ReadAcks();
@@ -377,10 +394,18 @@ uint64_t ReaderLoop::RunOnePass() {
   assembler_->EndPass(drain_->passes(), now);
   if (metrics_ && now - last_health_ns_ >= opts_.health_interval_ms * 1000000ull)
     PublishHealth(now);
-  if (state_ && (now - last_checkpoint_ns_ >= opts_.checkpoint_interval_ms * 1000000ull ||
-                 drain_->UncommittedFill() >= opts_.checkpoint_lane_fill)) {
-    last_checkpoint_ns_ = now;
-    Checkpoint();
+  if (state_) {
+    // A checkpoint writes the whole state: only when something changed (records read, traces
+    // finished), and after a failed one not again before the interval (a full disk must not
+    // turn every pass into a rewrite).
+    state_dirty_ |= n > 0 || !staged_.empty();
+    const bool due = now - last_checkpoint_ns_ >= opts_.checkpoint_interval_ms * 1000000ull;
+    if (state_dirty_ &&
+        (due || (!checkpoint_failing_ && drain_->UncommittedFill() >= opts_.checkpoint_lane_fill))) {
+      last_checkpoint_ns_ = now;
+      checkpoint_failing_ = !Checkpoint();
+      state_dirty_ = checkpoint_failing_;
+    }
   }
   return n;
 }

@@ -173,6 +173,8 @@ class ReaderLoop {
   uint64_t spans_unknown_after_reader_crash_ = 0;  // found at this start
   uint64_t spans_unknown_total_ = 0;       // over every restart of this state directory
   bool restored_ = false;
+  bool state_dirty_ = true;         // records read or traces staged since the last checkpoint
+  bool checkpoint_failing_ = false; // the last checkpoint failed: retry only at the interval
   std::mutex ledger_mu_;                   // in_flight_ and the ack log switch
   std::unordered_map<uint64_t, uint64_t> in_flight_;  // batch seq -> spans
 };

@@ -179,6 +179,11 @@ bool StateDir::OpenAckLog(uint64_t checkpoint, std::string* error) {
   return true;
 }
 
+void StateDir::RemoveLeftovers() const {
+  RemoveAckLogsBefore(UINT64_MAX);
+  unlink((dir_ + "/state.tmp").c_str());
+}
+
 void StateDir::RemoveAckLogsBefore(uint64_t checkpoint) const {
   DIR* d = opendir(dir_.c_str());
   if (d == nullptr) return;

@@ -122,6 +122,9 @@ class StateDir {
   bool Save(const ReaderState& s, std::string* error) const;
   // Starts ack log acks.<checkpoint>: later acks go there. Thread-safe with Ack().
   bool OpenAckLog(uint64_t checkpoint, std::string* error);
+  // A first start: removes what an earlier state left behind (ack logs, a half-written state),
+  // so that old acks can never be read as acks of this reader's batches.
+  void RemoveLeftovers() const;
   // Removes ack logs older than `checkpoint`.
   void RemoveAckLogsBefore(uint64_t checkpoint) const;
   // Appends a delivered batch's sequence number (one write; thread-safe).

@@ -43,7 +43,9 @@ bool WaitForLines(const std::string& path, size_t lines) {
   return false;
 }
 
-TEST(ReaderRestart, KilledReaderResumesWithoutLossOrDuplicates) {
+// `same_out`: the restarted reader is started exactly as the first one (same --out file): it
+// must continue that file, not truncate what the first one delivered.
+void KillAndRestartUnderLoad(bool same_out) {
   SegmentGuard seg(UniqueSegmentName());
   TempDir dir;
   const std::string state = dir.File("state");
@@ -64,7 +66,8 @@ TEST(ReaderRestart, KilledReaderResumesWithoutLossOrDuplicates) {
   // No reader for a while: writers go on (records wait in their lanes).
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
-  ReaderProcess b = StartReader(seg.name(), dir, "b",
+  const std::string a_whole = WholeLines(a.traces_path, dir.File("a.whole.jsonl"));
+  ReaderProcess b = StartReader(seg.name(), dir, same_out ? "a" : "b",
                                 {"--state-dir", state, "--exit-when-idle-ms", "1000"});
   ASSERT_TRUE(loadgen.Wait());
   ASSERT_TRUE(ExitedWith(loadgen.status(), 0)) << ReadFileOrEmpty(dir.File("loadgen.err"));
@@ -84,10 +87,19 @@ TEST(ReaderRestart, KilledReaderResumesWithoutLossOrDuplicates) {
   EXPECT_EQ(U64(stats, "duplicate_span_ids"), 0u);
 
   TraceFile fa, fb;
-  ASSERT_TRUE(ReadTraceFile(WholeLines(a.traces_path, dir.File("a.whole.jsonl")), &fa));
-  ASSERT_TRUE(ReadTraceFile(b.traces_path, &fb));
-  EXPECT_GT(fa.spans, 0u);
-  EXPECT_GT(fb.spans, 0u);
+  if (same_out) {
+    // One file: the first reader's whole lines, then the second one's.
+    ASSERT_TRUE(ReadTraceFile(b.traces_path, &fb));
+    const std::string before = ReadFileOrEmpty(a_whole);
+    EXPECT_EQ(ReadFileOrEmpty(b.traces_path).compare(0, before.size(), before), 0)
+        << "the restarted reader did not keep what the first one wrote";
+    EXPECT_GT(fb.spans, 0u);
+  } else {
+    ASSERT_TRUE(ReadTraceFile(a_whole, &fa));
+    ASSERT_TRUE(ReadTraceFile(b.traces_path, &fb));
+    EXPECT_GT(fa.spans, 0u);
+    EXPECT_GT(fb.spans, 0u);
+  }
   // The exact account: exported by either reader, or counted as unknown.
   EXPECT_EQ(fa.spans + fb.spans + unknown, committed)
       << "a=" << fa.spans << " b=" << fb.spans << " unknown=" << unknown;
@@ -111,6 +123,10 @@ TEST(ReaderRestart, KilledReaderResumesWithoutLossOrDuplicates) {
   if (unknown == 0) EXPECT_EQ(missing_parents, 0u);
   else EXPECT_LE(missing_parents, unknown);  // a parent in an unknown batch may be missing here
 }
+
+TEST(ReaderRestart, KilledReaderResumesWithoutLossOrDuplicates) { KillAndRestartUnderLoad(false); }
+
+TEST(ReaderRestart, RestartedWithTheSameOutputContinuesIt) { KillAndRestartUnderLoad(true); }
 
 TEST(ReaderRestart, CorruptStateIsRefusedWithAMessage) {
   SegmentGuard seg(UniqueSegmentName());

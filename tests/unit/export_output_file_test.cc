@@ -93,5 +93,42 @@ TEST(ExportOutputFile, WriteToClosedPipeFailsWithoutCrashing) {
   sigaction(SIGPIPE, &old, nullptr);
 }
 
+// A reader restarted from its --state-dir continues its file: whole lines stay, a torn last line
+// (the previous reader killed inside a write) goes, new lines follow.
+TEST(ExportOutputFile, ResumeKeepsWholeLinesAndCutsATornOne) {
+  char tmpl[] = "/tmp/agentring-resume-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = tmpl;
+  auto slurp = [&] {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  std::ofstream(path, std::ios::trunc) << "line one\nline two\npartial li";
+  std::string error;
+  {
+    auto out = OpenOutput(path, &error, /*resume=*/true);
+    ASSERT_NE(out, nullptr) << error;
+    ASSERT_TRUE(out->WriteWhole("line three\n"));
+  }
+  EXPECT_EQ(slurp(), "line one\nline two\nline three\n");
+  std::ofstream(path, std::ios::trunc) << std::string(10000, 'x');  // no whole line at all
+  {
+    auto out = OpenOutput(path, &error, /*resume=*/true);
+    ASSERT_NE(out, nullptr) << error;
+    ASSERT_TRUE(out->WriteWhole("fresh\n"));
+  }
+  EXPECT_EQ(slurp(), "fresh\n");
+  {
+    auto out = OpenOutput(path, &error);  // not resumed: truncated like every --out
+    ASSERT_NE(out, nullptr) << error;
+  }
+  EXPECT_EQ(slurp(), "");
+  unlink(path.c_str());
+}
+
 }  // namespace
 }  // namespace agentring::reader
