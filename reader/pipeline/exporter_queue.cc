@@ -67,7 +67,15 @@ void ExporterQueue::Deliver(std::vector<std::shared_ptr<const TraceBatch>>& batc
     ptrs.push_back(t.get());
     placeholders += t->placeholders;
   }
-  uint64_t failed = exporter_->ExportBatch(ptrs);
+  uint64_t failed = 0;
+  if (opts_.per_trace) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      failed += exporter_->ExportBatch({&ptrs[i], 1});
+      batch[i].reset();  // released (and acknowledged) as soon as it is written
+    }
+  } else {
+    failed = exporter_->ExportBatch(ptrs);
+  }
   batch.clear();  // release the traces before taking the lock
   // In committed spans: a failure takes placeholders with it first (at most as many as it lost).
   const uint64_t committed = spans - placeholders;

@@ -29,6 +29,11 @@ struct ExporterQueueOptions {
   bool block_when_full = false;
   // No thread: Push exports at once on the caller's thread (benchmarks, tests).
   bool synchronous = false;
+  // Hand the exporter one trace at a time and release each as soon as it is written (file
+  // exporters: one write per trace anyway). A trace's release is its acknowledgement in the
+  // reader's ledger (--state-dir), so a reader killed in the middle of a batch has acknowledged
+  // every trace already in the file, not none of them.
+  bool per_trace = false;
 };
 
 // Cumulative counters of one exporter (spans; a trace part counts all its spans).

@@ -67,6 +67,7 @@ std::unique_ptr<ReaderLoop> ReaderLoop::Create(const ReaderOptions& opts, std::s
       e = MakeFileExporter(spec.type, path, rotation, error, resume);
       if (!e) return nullptr;
       qo.block_when_full = true;  // a local file: back-pressure, never drops
+      qo.per_trace = true;
     } else {
       *error = "unknown exporter '" + spec.type + "' (expected tree, jsonl, chrome or otlp)";
       return nullptr;
