@@ -579,6 +579,7 @@ void TraceAssembler::FlushAll(const char* reason, uint64_t now_unix_ns) {
 namespace {
 
 constexpr uint32_t kStateFormat = 2;  // 2: loss markers and sent span ids
+constexpr size_t kStateRecentTraces = 4096;  // recently sent traces a state remembers
 
 void PutValue(BinWriter& w, const AttrValue& v) {
   w.U8(static_cast<uint8_t>(v.index()));
@@ -652,15 +653,26 @@ void TraceAssembler::SaveState(std::string* out) const {
       w.Str(v);
     }
   }
-  w.U64(recent_.size());
-  for (const auto& [id, r] : recent_) {
-    w.U64(id.hi);
-    w.U64(id.lo);
-    w.U64(r.root_span_id);
-    w.U8(r.true_root ? 1 : 0);
-    w.U8(r.ids_complete ? 1 : 0);
-    PutIds(w, r.sent_ids);
-    PutIds(w, r.placeholder_ids);
+  // Recently sent traces: the newest kStateRecentTraces only, and without their span ids (a
+  // state is written several times a second; at 400 k spans/s a minute of ids is tens of MB).
+  // A restored entry has ids_complete = false: a late span's missing parent is then not judged
+  // (agentring.possible_loss) rather than synthesized, and the trace still goes out as late.
+  std::vector<std::pair<const TraceId*, const Recent*>> newest;
+  for (auto it = recent_expiry_.rbegin();
+       it != recent_expiry_.rend() && newest.size() < kStateRecentTraces; ++it) {
+    auto r = recent_.find(it->second);
+    if (r != recent_.end() && r->second.expiry_mono_ns == it->first)
+      newest.emplace_back(&r->first, &r->second);
+  }
+  w.U64(newest.size());
+  for (const auto& [id, r] : newest) {
+    w.U64(id->hi);
+    w.U64(id->lo);
+    w.U64(r->root_span_id);
+    w.U8(r->true_root ? 1 : 0);
+    w.U8(0);  // ids_complete: the ids are not saved
+    PutIds(w, {});
+    PutIds(w, {});
   }
   w.U64(traces_.size());
   for (const auto& [id, t] : traces_) {
