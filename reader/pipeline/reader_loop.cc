@@ -171,7 +171,6 @@ void ReaderLoop::Process(TraceBatch&& b) {
     return;
   }
   redactor_->Process(&b);  // last: nothing leaves the machine unredacted
-  spans_processed_.fetch_add(n, std::memory_order_relaxed);
   if (!b.late) traces_processed_.fetch_add(1, std::memory_order_relaxed);
   // The last exporter done with the batch frees it; with --state-dir that acks it.
   std::shared_ptr<const TraceBatch> shared(new TraceBatch(std::move(b)), [this](const TraceBatch* t) {
@@ -287,7 +286,6 @@ bool ReaderLoop::Checkpoint() {
   checkpoint_ = cp;
   next_seq_ = st.next_batch_seq;
   ++checkpoints_;
-  state_bytes_ = st.assembler.size();
   state_->RemoveAckLogsBefore(cp);
   drain_->CommitPositions();
   std::vector<TraceBatch> out = std::move(staged_);
@@ -321,7 +319,6 @@ bool ReaderLoop::RestoreState(std::string* error) {
     return false;
   checkpoint_ = st.checkpoint;
   next_seq_ = st.next_batch_seq;
-  restored_ = true;
   // A state without the old ledger before anything else happens (its acks are consumed).
   if (!Checkpoint()) {
     *error = "cannot write the reader state in " + opts_.state_dir;

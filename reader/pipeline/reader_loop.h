@@ -155,7 +155,6 @@ class ReaderLoop {
   uint64_t queued_spans_ = 0;
   std::atomic<uint64_t> queue_high_water_spans_{0};
   bool stopping_ = false;
-  std::atomic<uint64_t> spans_processed_{0};       // spans through the processing stage
   std::atomic<uint64_t> traces_processed_{0};      // first parts of traces
   std::atomic<uint64_t> spans_tail_sampled_out_{0};
   std::atomic<uint64_t> traces_tail_sampled_out_{0};
@@ -169,10 +168,8 @@ class ReaderLoop {
   uint64_t last_checkpoint_ns_ = 0;
   uint64_t checkpoints_ = 0;
   uint64_t checkpoint_failures_ = 0;
-  uint64_t state_bytes_ = 0;               // size of the last state file
   uint64_t spans_unknown_after_reader_crash_ = 0;  // found at this start
   uint64_t spans_unknown_total_ = 0;       // over every restart of this state directory
-  bool restored_ = false;
   bool state_dirty_ = true;         // records read or traces staged since the last checkpoint
   bool checkpoint_failing_ = false; // the last checkpoint failed: retry only at the interval
   std::mutex ledger_mu_;                   // in_flight_ and the ack log switch
