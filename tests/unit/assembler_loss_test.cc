@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reader/assemble/assembler.h"
+#include "unit/synthetic_writer.h"
 
 namespace agentring::reader {
 namespace {
@@ -16,17 +17,8 @@ namespace {
 constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr uint8_t kRemote = static_cast<uint8_t>(abi::SpanFlags::ParentRemote);
 
-class AssemblerLossTest : public ::testing::Test {
+class AssemblerLossTest : public ::testing::Test, protected SyntheticWriter {
  protected:
-  AssemblerLossTest() {
-    header_ = std::make_unique<abi::SegmentHeader>();
-    header_->clock_source = abi::kClockMonotonicNs;  // ticks are nanoseconds
-    clock_ = std::make_unique<TickClock>(*header_);
-    process_.active = true;
-    process_.info = std::make_shared<ProcessInfo>();
-    process_.info->pid = 4242;
-    ctx_ = GroupContext{0, 7, &process_, clock_.get(), &pool_};
-  }
 
   void Make(AssemblerOptions opts = {}) {
     asm_ = std::make_unique<TraceAssembler>(opts, [this](TraceBatch&& b) {
@@ -106,11 +98,6 @@ class AssemblerLossTest : public ::testing::Test {
     EXPECT_EQ(SpansOut(), st.spans_emitted + st.spans_synthesized);
   }
 
-  std::unique_ptr<abi::SegmentHeader> header_;
-  std::unique_ptr<TickClock> clock_;
-  StringPool pool_;
-  ProcessState process_;
-  GroupContext ctx_{};
   std::unique_ptr<TraceAssembler> asm_;
   std::vector<TraceBatch> batches_;
 };

@@ -6,26 +6,13 @@
 #include <vector>
 
 #include "reader/assemble/assembler.h"
+#include "unit/synthetic_writer.h"
 
 namespace agentring::reader {
 namespace {
 
-class AssemblerStateTest : public ::testing::Test {
+class AssemblerStateTest : public ::testing::Test, protected SyntheticWriter {
  protected:
-  AssemblerStateTest() {
-    header_ = std::make_unique<abi::SegmentHeader>();
-    header_->clock_source = abi::kClockMonotonicNs;
-    clock_ = std::make_unique<TickClock>(*header_);
-    process_.active = true;
-    process_.generation = 3;
-    process_.info = std::make_shared<ProcessInfo>();
-    process_.info->pid = 4242;
-    process_.info->slot = 5;
-    process_.info->generation = 3;
-    process_.info->service_name = "svc";
-    process_.info->resource = {{"service.name", "svc"}};
-    ctx_ = GroupContext{0, 7, &process_, clock_.get(), &pool_};
-  }
   std::unique_ptr<TraceAssembler> Make() {
     return std::make_unique<TraceAssembler>(AssemblerOptions{}, [this](TraceBatch&& b) {
       batches_.push_back(std::move(b));
@@ -65,11 +52,6 @@ class AssemblerStateTest : public ::testing::Test {
     return nullptr;
   }
 
-  std::unique_ptr<abi::SegmentHeader> header_;
-  std::unique_ptr<TickClock> clock_;
-  StringPool pool_;
-  ProcessState process_;
-  GroupContext ctx_{};
   std::vector<TraceBatch> batches_;
 };
 

@@ -7,21 +7,13 @@
 #include <vector>
 
 #include "reader/assemble/assembler.h"
+#include "unit/synthetic_writer.h"
 
 namespace agentring::reader {
 namespace {
 
-class AssemblerTest : public ::testing::Test {
+class AssemblerTest : public ::testing::Test, protected SyntheticWriter {
  protected:
-  AssemblerTest() {
-    header_ = std::make_unique<abi::SegmentHeader>();
-    header_->clock_source = abi::kClockMonotonicNs;  // ticks are nanoseconds
-    clock_ = std::make_unique<TickClock>(*header_);
-    process_.active = true;
-    process_.info = std::make_shared<ProcessInfo>();
-    process_.info->pid = 4242;
-    ctx_ = GroupContext{0, 7, &process_, clock_.get(), &pool_};
-  }
 
   void Make(AssemblerOptions opts = {}) {
     asm_ = std::make_unique<TraceAssembler>(opts, [this](TraceBatch&& b) {
@@ -62,11 +54,6 @@ class AssemblerTest : public ::testing::Test {
   void Feed(const DecodedGroup& g) { asm_->OnGroup(g, ctx_); }
   uint64_t Now() { return internal::NowMonotonicNs(); }
 
-  std::unique_ptr<abi::SegmentHeader> header_;
-  std::unique_ptr<TickClock> clock_;
-  StringPool pool_;
-  ProcessState process_;
-  GroupContext ctx_{};
   std::unique_ptr<TraceAssembler> asm_;
   std::vector<TraceBatch> batches_;
 };
