@@ -2,6 +2,7 @@
 // boost::json (which rejects ill-formed UTF-8) and checked field by field against the OTLP/JSON
 // rules the Collector's otlpjsonfile receiver applies.
 #include "reader/export/otlp_json.h"
+#include "unit/span_builders.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,39 +20,17 @@ namespace json = boost::json;
 
 constexpr TraceId kTrace{0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull};
 
-std::unique_ptr<SpanData> MakeSpan(uint64_t id, uint64_t parent, const char* name, uint8_t kind,
-                                   uint64_t start_ns, uint64_t end_ns,
-                                   std::shared_ptr<const ProcessInfo> process) {
-  auto s = std::make_unique<SpanData>();
-  s->trace_id = kTrace;
-  s->span_id = id;
-  s->parent_span_id = parent;
-  s->name = name;
-  s->kind = kind;
-  s->start_unix_ns = start_ns;
-  s->end_unix_ns = end_ns;
-  s->ended = true;
-  s->process = std::move(process);
-  return s;
-}
 
-std::shared_ptr<ProcessInfo> MakeProcess(int32_t pid, const std::string& service) {
-  auto p = std::make_shared<ProcessInfo>();
-  p->pid = pid;
-  p->service_name = service;
-  p->resource = {{"service.name", service}, {"host.name", "box"}};
-  return p;
-}
 
 // root (run, orchestrator pid 100) -> llm (ok) ; root -> tool (remote parent, task-agent pid 200,
 // error, incomplete, one event, one link).
 TraceBatch ThreeSpanBatch() {
-  auto orchestrator = MakeProcess(100, "orchestrator");
-  auto task_agent = MakeProcess(200, "task-agent");
+  auto orchestrator = MakeProcess(100, "orchestrator", {"host.name", "box"});
+  auto task_agent = MakeProcess(200, "task-agent", {"host.name", "box"});
   TraceBatch b;
   b.trace_id = kTrace;
-  b.spans.push_back(MakeSpan(0x1111, 0, "execute_query", 1, 1'000'000'000, 9'000'000'000, orchestrator));
-  auto llm = MakeSpan(0x2222, 0x1111, "llm_call", 3, 2'000'000'000, 3'000'000'000, orchestrator);
+  b.spans.push_back(MakeSpan(kTrace, 0x1111, 0, "execute_query", 1, 1'000'000'000, 9'000'000'000, orchestrator));
+  auto llm = MakeSpan(kTrace, 0x2222, 0x1111, "llm_call", 3, 2'000'000'000, 3'000'000'000, orchestrator);
   llm->status = SpanStatus::kOk;
   llm->attributes = {{"gen_ai.request.model", std::string("llama3.1")},
                      {"gen_ai.usage.input_tokens", int64_t{450}},
@@ -59,7 +38,7 @@ TraceBatch ThreeSpanBatch() {
                      {"gen_ai.request.stream", false},
                      {"big", int64_t{std::numeric_limits<int64_t>::min()}}};
   b.spans.push_back(std::move(llm));
-  auto tool = MakeSpan(0x3333, 0x1111, "tool_execute", 4, 4'000'000'000, 5'000'000'000, task_agent);
+  auto tool = MakeSpan(kTrace, 0x3333, 0x1111, "tool_execute", 4, 4'000'000'000, 5'000'000'000, task_agent);
   tool->parent_remote = true;
   tool->status = SpanStatus::kError;
   tool->status_message = "boom";
@@ -169,11 +148,11 @@ TEST(ExportOtlpJson, ThreeSpanTraceFieldByField) {
 TEST(ExportOtlpJson, NullProcessAndExistingAgentKind) {
   TraceBatch b;
   b.trace_id = kTrace;
-  auto s = MakeSpan(1, 0, "x", 5, 10, 20, nullptr);
+  auto s = MakeSpan(kTrace, 1, 0, "x", 5, 10, 20, nullptr);
   s->attributes = {{"agent.kind", std::string("my_kind")}};
   s->status = SpanStatus::kError;  // no message: no "message" key
   b.spans.push_back(std::move(s));
-  b.spans.push_back(MakeSpan(2, 1, "y", 0, 11, 12, nullptr));
+  b.spans.push_back(MakeSpan(kTrace, 2, 1, "y", 0, 11, 12, nullptr));
   std::string out;
   AppendOtlpJson(b, &out);
   json::value v = json::parse(out);
@@ -204,7 +183,7 @@ TEST(ExportOtlpJson, EscapesControlCharsAndReplacesInvalidUtf8) {
 
   TraceBatch b;
   b.trace_id = kTrace;
-  auto s = MakeSpan(1, 0, raw.c_str(), 1, 1, 2, nullptr);
+  auto s = MakeSpan(kTrace, 1, 0, raw.c_str(), 1, 1, 2, nullptr);
   s->attributes = {{"v", raw},
                    {"nan", std::numeric_limits<double>::quiet_NaN()},
                    {"inf", std::numeric_limits<double>::infinity()},
@@ -232,7 +211,7 @@ TEST(ExportOtlpJson, StatusMessageWithNulAndInvalidBytes) {
   msg.push_back('z');
   TraceBatch b;
   b.trace_id = kTrace;
-  auto s = MakeSpan(1, 0, "n", 1, 1, 2, nullptr);
+  auto s = MakeSpan(kTrace, 1, 0, "n", 1, 1, 2, nullptr);
   s->status = SpanStatus::kError;
   s->status_message = msg;
   b.spans.push_back(std::move(s));
@@ -245,11 +224,11 @@ TEST(ExportOtlpJson, StatusMessageWithNulAndInvalidBytes) {
 }
 
 TEST(ExportOtlpJson, SpanKindClientForCallsInternalOtherwise) {
-  auto p = MakeProcess(1, "svc");
+  auto p = MakeProcess(1, "svc", {"host.name", "box"});
   TraceBatch b;
   b.trace_id = kTrace;
   for (uint8_t kind = 0; kind <= 13; ++kind)
-    b.spans.push_back(MakeSpan(0x100 + kind, 0, "s", kind, 1, 2, p));
+    b.spans.push_back(MakeSpan(kTrace, 0x100 + kind, 0, "s", kind, 1, 2, p));
   std::string out;
   AppendOtlpJson(b, &out);
   json::value v = json::parse(out);

@@ -3,6 +3,7 @@
 // anything non-canonical) and checked field by field, and against what the OTLP/JSON encoding of
 // the same traces carries.
 #include "reader/export/otlp_proto.h"
+#include "unit/span_builders.h"
 
 #include <cmath>
 #include <limits>
@@ -25,29 +26,7 @@ using otlp_test::Value;
 constexpr TraceId kTrace{0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull};
 constexpr TraceId kOtherTrace{0x0102030405060708ull, 0x090a0b0c0d0e0f10ull};
 
-std::unique_ptr<SpanData> MakeSpan(TraceId trace, uint64_t id, uint64_t parent, const char* name,
-                                   uint8_t kind, uint64_t start_ns, uint64_t end_ns,
-                                   std::shared_ptr<const ProcessInfo> process) {
-  auto s = std::make_unique<SpanData>();
-  s->trace_id = trace;
-  s->span_id = id;
-  s->parent_span_id = parent;
-  s->name = name;
-  s->kind = kind;
-  s->start_unix_ns = start_ns;
-  s->end_unix_ns = end_ns;
-  s->ended = true;
-  s->process = std::move(process);
-  return s;
-}
 
-std::shared_ptr<ProcessInfo> MakeProcess(int32_t pid, const std::string& service) {
-  auto p = std::make_shared<ProcessInfo>();
-  p->pid = pid;
-  p->service_name = service;
-  p->resource = {{"service.name", service}, {"deployment.environment", "test"}};
-  return p;
-}
 
 // root (run, orchestrator pid 100) -> llm (ok, every value type) ; root -> tool (remote parent,
 // task-agent pid 200, error, incomplete, one event, one link).
