@@ -161,8 +161,15 @@ TEST(ReaderRestart, CleanShutdownLeavesAStateTheNextReaderContinuesFrom) {
   ASSERT_TRUE(ReadJsonObjectFile(a.stats_path, &sa));
   ASSERT_TRUE(ReadJsonObjectFile(b.stats_path, &sb));
   EXPECT_EQ(U64(sa, "spans_exported"), 100u);
+  // The first reader really ran on its state: it checkpointed, and its last checkpoint (after
+  // every exporter was done) left nothing in the ledger for the second one to count.
+  EXPECT_GE(U64(sa, "checkpoints"), 2u);
+  EXPECT_EQ(U64(sa, "checkpoint_failures"), 0u);
+  EXPECT_FALSE(ReadFileOrEmpty(state + "/state").empty());
+  EXPECT_GE(U64(sb, "checkpoints"), 1u);  // the restore's own checkpoint at least
   EXPECT_EQ(U64(sb, "spans_exported"), 0u);  // nothing again
   EXPECT_EQ(U64(sb, "spans_unknown_after_reader_crash"), 0u);
+  EXPECT_EQ(U64(sb, "spans_unknown_after_reader_crash_total"), 0u);
   EXPECT_EQ(U64(sb, "records_read"), 0u);
 }
 
